@@ -1,0 +1,156 @@
+/* mod_ocsp_guard_cache.c: OCSPGuardCache, the shared cache the handshake path
+ * reads, over mod_socache (shmcb by default, sized from the certificate
+ * count), with the global mutex the provider needs. Keys are the 20-byte
+ * certificate ids, values og_record_t encodings. Nothing here fetches. */
+#include <apr_strings.h>
+#include <http_core.h>
+#include <ap_provider.h>
+#include <util_mutex.h>
+
+#include "mod_ocsp_guard_private.h"
+
+/* Room per certificate in the default cache: a typical response (1.5-3 KiB
+ * with an embedded responder certificate) twice over, for rotation. */
+#define OG_CACHE_PER_CERT (8 * 1024)
+#define OG_CACHE_MIN_SIZE (512 * 1024)
+
+static apr_status_t cache_cleanup(void *data);
+
+static apr_status_t cache_cleanup(void *data)
+{
+    og_global_t *g = data;
+
+    if (g->cache && g->cache_inst) {
+        g->cache->destroy(g->cache_inst, g->s);
+        g->cache_inst = NULL;
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t og_cache_post_config(og_global_t *g, server_rec *s, apr_pool_t *pconf,
+                                  apr_pool_t *ptemp)
+{
+    og_sconf_t *sc = og_sconf(s);
+    struct ap_socache_hints hints;
+    apr_status_t rv;
+    const char *err;
+
+    if (sc->cache_provider) {
+        g->cache = sc->cache_provider;
+        g->cache_inst = sc->cache_inst;
+        g->cache_desc = sc->cache_spec;
+    }
+    else {
+        apr_size_t size = (apr_size_t)g->entries->nelts * OG_CACHE_PER_CERT;
+        const char *arg;
+
+        if (size < OG_CACHE_MIN_SIZE) {
+            size = OG_CACHE_MIN_SIZE;
+        }
+        g->cache = ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, "shmcb",
+                                      AP_SOCACHE_PROVIDER_VERSION);
+        if (!g->cache) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, OGLOGNO(00001)
+                         "the default OCSPGuardCache needs mod_socache_shmcb: add "
+                         "'LoadModule socache_shmcb_module modules/mod_socache_shmcb.so' "
+                         "(on Debian: a2enmod socache_shmcb), or set OCSPGuardCache to "
+                         "another provider");
+            return APR_EGENERAL;
+        }
+        arg = apr_psprintf(pconf, "%s(%" APR_SIZE_T_FMT ")",
+                           ap_runtime_dir_relative(pconf, OG_DEFAULT_CACHE_NAME), size);
+        err = g->cache->create(&g->cache_inst, arg, ptemp, pconf);
+        if (err) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, OGLOGNO(00002)
+                         "cannot create the default cache shmcb:%s: %s; set "
+                         "OCSPGuardCache explicitly", arg, err);
+            return APR_EGENERAL;
+        }
+        g->cache_desc = apr_pstrcat(pconf, "shmcb:", arg, NULL);
+    }
+
+    if (g->cache->flags & AP_SOCACHE_FLAG_NOTMPSAFE) {
+        rv = ap_global_mutex_create(&g->mutex, NULL, OG_MUTEX_TYPE, NULL, s, pconf, 0);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, OGLOGNO(00003)
+                         "cannot create the mutex for OCSPGuardCache %s; check the "
+                         "Mutex directive for '" OG_MUTEX_TYPE "'", g->cache_desc);
+            return rv;
+        }
+    }
+
+    memset(&hints, 0, sizeof(hints));
+    hints.avg_id_len = OG_CERT_ID_LEN;
+    hints.avg_obj_size = 2048;
+    hints.expiry_interval = 300;
+    rv = g->cache->init(g->cache_inst, "ocsp_guard", &hints, s, pconf);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, OGLOGNO(00004)
+                     "cannot initialise OCSPGuardCache %s; check that its directory "
+                     "exists and is writable, or choose another path", g->cache_desc);
+        return rv;
+    }
+    apr_pool_cleanup_register(pconf, g, cache_cleanup, apr_pool_cleanup_null);
+    return APR_SUCCESS;
+}
+
+void og_cache_child_init(og_global_t *g, apr_pool_t *p, server_rec *s)
+{
+    apr_status_t rv;
+
+    if (!g || !g->mutex) {
+        return;
+    }
+    rv = apr_global_mutex_child_init(&g->mutex, apr_global_mutex_lockfile(g->mutex), p);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, OGLOGNO(00005)
+                     "cannot attach to the OCSPGuardCache mutex in this child: "
+                     "stapling from this child is off; check the Mutex directive");
+        g->cache_inst = NULL;
+    }
+}
+
+apr_status_t og_cache_put(og_global_t *g, server_rec *s, const og_entry_t *e,
+                          apr_pool_t *p)
+{
+    unsigned char *buf;
+    apr_size_t len;
+    apr_status_t rv;
+
+    if (!g->cache_inst || !e->rec.der) {
+        return APR_EINVAL;
+    }
+    buf = apr_palloc(p, OG_RECORD_MAX);
+    len = og_record_encode(buf, OG_RECORD_MAX, &e->rec);
+    if (!len) {
+        return APR_ENOSPC;
+    }
+    if (g->mutex && (rv = apr_global_mutex_lock(g->mutex)) != APR_SUCCESS) {
+        return rv;
+    }
+    rv = g->cache->store(g->cache_inst, s, e->cert->id, OG_CERT_ID_LEN,
+                         e->rec.next_update, buf, (unsigned int)len, p);
+    if (g->mutex) {
+        apr_global_mutex_unlock(g->mutex);
+    }
+    return rv;
+}
+
+/* The handshake path: a lock, a memcpy out of shared memory, an unlock. */
+apr_status_t og_cache_get(og_global_t *g, server_rec *s, const unsigned char *id,
+                          unsigned char *buf, unsigned int *plen, apr_pool_t *p)
+{
+    apr_status_t rv;
+
+    if (!g->cache_inst) {
+        return APR_ENOENT;
+    }
+    if (g->mutex && (rv = apr_global_mutex_lock(g->mutex)) != APR_SUCCESS) {
+        return rv;
+    }
+    rv = g->cache->retrieve(g->cache_inst, s, id, OG_CERT_ID_LEN, buf, plen, p);
+    if (g->mutex) {
+        apr_global_mutex_unlock(g->mutex);
+    }
+    return rv;
+}

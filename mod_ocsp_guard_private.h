@@ -1,0 +1,123 @@
+/* mod_ocsp_guard_private.h: declarations shared by the glue files (hooks,
+ * directives, cache, refresher, status handler). Never included by the core
+ * (og_*.c), which must build without httpd headers. */
+#ifndef MOD_OCSP_GUARD_PRIVATE_H
+#define MOD_OCSP_GUARD_PRIVATE_H
+
+#include <httpd.h>
+#include <http_config.h>
+#include <http_log.h>
+#include <ap_socache.h>
+#include <apr_global_mutex.h>
+#include <apr_hash.h>
+
+#include "og_cert.h"
+#include "og_ocsp.h"
+#include "og_fetch.h"
+#include "og_record.h"
+
+APLOG_USE_MODULE(ocsp_guard);
+extern module AP_MODULE_DECLARE_DATA ocsp_guard_module;
+
+/* One tag per call site, never reused: "OG00042: ". The next free number is
+ * kept in tags.next; tests/integration/test_001_tags.py checks uniqueness. */
+#define OGLOGNO(n) "OG" #n ": "
+
+#define OG_UNSET (-1)
+#define OG_MUTEX_TYPE "ocsp-guard-cache"
+
+/* Where a directive was written, for messages. */
+typedef struct og_where_t {
+    const char *file;
+    int line;
+} og_where_t;
+
+/* Per-server configuration. The global fields are only read from the main
+ * server (their directives are refused inside <VirtualHost>). */
+typedef struct og_sconf_t {
+    int enabled;                    /* OCSPGuard */
+    og_where_t enabled_at;
+    int responder_timeout;          /* OCSPGuardResponderTimeout, seconds */
+    const char *override_url;       /* OCSPGuardResponderOverride */
+    og_where_t override_at;
+
+    /* global */
+    const char *cache_spec;         /* OCSPGuardCache as written */
+    og_where_t cache_at;
+    const ap_socache_provider_t *cache_provider;
+    ap_socache_instance_t *cache_inst;
+    const char *fleet_spec;         /* OCSPGuardFleetCache */
+    og_where_t fleet_at;
+    const ap_socache_provider_t *fleet_provider;
+    ap_socache_instance_t *fleet_inst;
+    const char *store_dir;          /* OCSPGuardStore */
+    int prefetch_timeout;           /* OCSPGuardPrefetchTimeout, seconds */
+    int renew_window;               /* OCSPGuardRenewWindow, percent */
+    const char *proxy;              /* OCSPGuardProxy */
+    int enforce_strict;             /* OCSPGuardEnforce */
+} og_sconf_t;
+
+#define OG_DEFAULT_RESPONDER_TIMEOUT 5
+#define OG_DEFAULT_PREFETCH_TIMEOUT  10
+#define OG_DEFAULT_RENEW_WINDOW      50
+#define OG_DEFAULT_STORE_DIR         "ocsp_guard"   /* under ServerRoot */
+#define OG_DEFAULT_CACHE_NAME        "ocsp_guard"   /* under DefaultRuntimeDir */
+
+/* One certificate under our care: shared by every virtual host using it. */
+typedef struct og_entry_t {
+    int idx;
+    og_cert_t *cert;
+    apr_array_header_t *vhosts;     /* server_rec * using this certificate */
+    const char *url;                /* effective responder URL, or NULL */
+    const char *url_origin;         /* "AIA" or the override directive's place */
+    int timeout_s;
+    unsigned char *req_der;
+    apr_size_t req_len;
+    /* the latest outcome known to this process */
+    og_fetch_res_t fetch;
+    og_ocsp_result_t result;
+    int fetched;                    /* an exchange was attempted */
+    int failures;                   /* consecutive */
+    og_record_t rec;                /* current verified response, der NULL if none */
+} og_entry_t;
+
+/* Everything of one configuration generation (lives in pconf). */
+typedef struct og_global_t {
+    apr_pool_t *pool;
+    server_rec *s;                  /* main server */
+    apr_hash_t *by_id;              /* cert id (20 bytes) -> og_entry_t * */
+    apr_array_header_t *entries;    /* og_entry_t *, in priming order */
+    const ap_socache_provider_t *cache;
+    ap_socache_instance_t *cache_inst;
+    const char *cache_desc;
+    apr_global_mutex_t *mutex;      /* when the provider is not MT/MP safe */
+} og_global_t;
+
+extern og_global_t *og_g;
+
+/* config */
+extern const command_rec og_cmds[];
+void *og_create_sconf(apr_pool_t *p, server_rec *s);
+void *og_merge_sconf(apr_pool_t *p, void *basev, void *addv);
+og_sconf_t *og_sconf(server_rec *s);
+int og_sconf_enabled(const og_sconf_t *sc);
+int og_sconf_timeout(const og_sconf_t *sc);
+
+/* cache */
+apr_status_t og_cache_post_config(og_global_t *g, server_rec *s, apr_pool_t *pconf,
+                                  apr_pool_t *ptemp);
+void og_cache_child_init(og_global_t *g, apr_pool_t *p, server_rec *s);
+apr_status_t og_cache_put(og_global_t *g, server_rec *s, const og_entry_t *e,
+                          apr_pool_t *p);
+/* Copy the record of `id` into buf; *plen in: capacity, out: length. */
+apr_status_t og_cache_get(og_global_t *g, server_rec *s, const unsigned char *id,
+                          unsigned char *buf, unsigned int *plen, apr_pool_t *p);
+
+/* ssl hooks */
+void og_ssl_register_hooks(void);
+
+/* log helpers */
+const char *og_entry_desc(apr_pool_t *p, const og_entry_t *e);
+const char *og_server_desc(apr_pool_t *p, const server_rec *s);
+
+#endif /* MOD_OCSP_GUARD_PRIVATE_H */

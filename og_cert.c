@@ -1,0 +1,200 @@
+/* og_cert.c: parse a primed certificate and its issuer; extract the facts
+ * stapling depends on (id, AIA OCSP URL, Must-Staple, names, serial).
+ * Core file: APR and OpenSSL only, never an httpd header. */
+#include <string.h>
+#include <time.h>
+
+#include <apr_strings.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <openssl/err.h>
+
+#include "og_cert.h"
+
+/* id-pe-tlsfeature (RFC 7633) */
+#define OG_OID_TLSFEATURE "1.3.6.1.5.5.7.1.24"
+/* TLS feature number of status_request */
+#define OG_TLSFEATURE_STATUS_REQUEST 5
+
+static apr_status_t x509_cleanup(void *data);
+static const char *name_str(apr_pool_t *p, const X509_NAME *n);
+static const char *first_ocsp_url(apr_pool_t *p, X509 *x);
+static int has_must_staple(X509 *x);
+
+const char *og_hex(apr_pool_t *p, const unsigned char *d, apr_size_t len)
+{
+    static const char digits[] = "0123456789abcdef";
+    char *s = apr_palloc(p, len * 2 + 1);
+    apr_size_t i;
+
+    for (i = 0; i < len; i++) {
+        s[2 * i] = digits[d[i] >> 4];
+        s[2 * i + 1] = digits[d[i] & 0x0f];
+    }
+    s[len * 2] = '\0';
+    return s;
+}
+
+apr_time_t og_asn1_time_to_apr(const ASN1_TIME *t)
+{
+    struct tm tm;
+    time_t secs;
+
+    if (!t || !ASN1_TIME_to_tm(t, &tm)) {
+        return 0;
+    }
+    secs = timegm(&tm);
+    if (secs == (time_t)-1) {
+        return 0;
+    }
+    return apr_time_from_sec(secs);
+}
+
+static apr_status_t x509_cleanup(void *data)
+{
+    X509_free((X509 *)data);
+    return APR_SUCCESS;
+}
+
+static const char *name_str(apr_pool_t *p, const X509_NAME *n)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    const char *s = "";
+    char *data;
+    long len;
+
+    if (!bio) {
+        return s;
+    }
+    if (X509_NAME_print_ex(bio, n, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
+        len = BIO_get_mem_data(bio, &data);
+        s = apr_pstrmemdup(p, data, (apr_size_t)len);
+    }
+    BIO_free(bio);
+    return s;
+}
+
+static const char *first_ocsp_url(apr_pool_t *p, X509 *x)
+{
+    STACK_OF(OPENSSL_STRING) *urls = X509_get1_ocsp(x);
+    const char *url = NULL;
+
+    if (urls && sk_OPENSSL_STRING_num(urls) > 0) {
+        url = apr_pstrdup(p, sk_OPENSSL_STRING_value(urls, 0));
+    }
+    X509_email_free(urls);
+    return url;
+}
+
+/* The TLS Feature extension is a SEQUENCE OF INTEGER; look for 5. */
+static int has_must_staple(X509 *x)
+{
+    ASN1_OBJECT *obj = OBJ_txt2obj(OG_OID_TLSFEATURE, 1);
+    int idx, i, found = 0;
+    X509_EXTENSION *ext;
+    ASN1_OCTET_STRING *val;
+    const unsigned char *der;
+    ASN1_SEQUENCE_ANY *features = NULL;
+
+    if (!obj) {
+        return 0;
+    }
+    idx = X509_get_ext_by_OBJ(x, obj, -1);
+    ASN1_OBJECT_free(obj);
+    if (idx < 0) {
+        return 0;
+    }
+    ext = X509_get_ext(x, idx);
+    val = X509_EXTENSION_get_data(ext);
+    der = ASN1_STRING_get0_data(val);
+    features = d2i_ASN1_SEQUENCE_ANY(NULL, &der, ASN1_STRING_length(val));
+    if (!features) {
+        return 0;
+    }
+    for (i = 0; i < sk_ASN1_TYPE_num(features); i++) {
+        ASN1_TYPE *t = sk_ASN1_TYPE_value(features, i);
+        if (t->type == V_ASN1_INTEGER
+            && ASN1_INTEGER_get(t->value.integer) == OG_TLSFEATURE_STATUS_REQUEST) {
+            found = 1;
+        }
+    }
+    sk_ASN1_TYPE_pop_free(features, ASN1_TYPE_free);
+    return found;
+}
+
+apr_status_t og_cert_from_x509(og_cert_t **pcert, const char **perr,
+                               apr_pool_t *p, X509 *cert, X509 *issuer)
+{
+    og_cert_t *c = apr_pcalloc(p, sizeof(*c));
+    unsigned int dlen = 0;
+    const ASN1_INTEGER *serial;
+    BIGNUM *bn;
+    char *hex;
+
+    *pcert = NULL;
+    *perr = NULL;
+    X509_up_ref(cert);
+    c->cert = cert;
+    apr_pool_cleanup_register(p, cert, x509_cleanup, apr_pool_cleanup_null);
+    if (issuer) {
+        X509_up_ref(issuer);
+        c->issuer = issuer;
+        apr_pool_cleanup_register(p, issuer, x509_cleanup, apr_pool_cleanup_null);
+    }
+    if (X509_digest(cert, EVP_sha1(), c->id, &dlen) != 1 || dlen != OG_CERT_ID_LEN) {
+        *perr = "cannot compute the SHA-1 digest of the certificate";
+        return APR_EINVAL;
+    }
+    c->id_hex = og_hex(p, c->id, OG_CERT_ID_LEN);
+    c->subject = name_str(p, X509_get_subject_name(cert));
+    c->issuer_name = name_str(p, X509_get_issuer_name(cert));
+    serial = X509_get0_serialNumber(cert);
+    bn = ASN1_INTEGER_to_BN(serial, NULL);
+    hex = bn ? BN_bn2hex(bn) : NULL;
+    c->serial_hex = apr_pstrdup(p, hex ? hex : "?");
+    OPENSSL_free(hex);
+    BN_free(bn);
+    c->ocsp_url = first_ocsp_url(p, cert);
+    c->must_staple = has_must_staple(cert);
+    c->not_after = og_asn1_time_to_apr(X509_get0_notAfter(cert));
+    *pcert = c;
+    return APR_SUCCESS;
+}
+
+apr_status_t og_cert_from_pem(og_cert_t **pcert, const char **perr,
+                              apr_pool_t *p, const char *pem, apr_size_t len)
+{
+    BIO *bio = NULL;
+    X509 *leaf = NULL, *x = NULL, *issuer = NULL;
+    apr_status_t rv = APR_EINVAL;
+    int n;
+
+    *pcert = NULL;
+    *perr = NULL;
+    bio = BIO_new_mem_buf(pem, (int)len);
+    if (!bio || !(leaf = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+        *perr = "no certificate in the PEM data";
+        goto cleanup;
+    }
+    /* bounded: a chain longer than this is not a chain */
+    for (n = 0; n < 16 && !issuer; n++) {
+        x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+        if (!x) {
+            break;
+        }
+        if (X509_check_issued(x, leaf) == X509_V_OK) {
+            issuer = x;
+        }
+        else {
+            X509_free(x);
+        }
+    }
+    ERR_clear_error(); /* end of PEM data leaves an error on the queue */
+    rv = og_cert_from_x509(pcert, perr, p, leaf, issuer);
+
+cleanup:
+    X509_free(leaf);
+    X509_free(issuer);
+    BIO_free(bio);
+    return rv;
+}

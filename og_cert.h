@@ -1,0 +1,43 @@
+/* og_cert.h: what the module knows of one certificate and its issuer.
+ * Core (APR and OpenSSL only): parses the PEM that mod_ssl primes us with
+ * (certificate first, then its chain), computes the id mod_ssl uses (SHA-1 of
+ * the certificate's DER), and reads the AIA OCSP URL and the Must-Staple flag. */
+#ifndef OG_CERT_H
+#define OG_CERT_H
+
+#include <apr_pools.h>
+#include <apr_time.h>
+#include <openssl/x509.h>
+
+#define OG_CERT_ID_LEN 20
+
+typedef struct og_cert_t {
+    X509 *cert;                 /* owned, freed by a pool cleanup */
+    X509 *issuer;               /* owned, NULL when the chain has no issuer */
+    unsigned char id[OG_CERT_ID_LEN];
+    const char *id_hex;         /* 40 lowercase hex digits */
+    const char *subject;        /* RFC 2253 one-line subject */
+    const char *issuer_name;    /* subject of the issuer (from the certificate) */
+    const char *serial_hex;     /* uppercase hex, as openssl prints it */
+    const char *ocsp_url;       /* first AIA OCSP URL, or NULL */
+    int must_staple;            /* TLS Feature status_request present */
+    apr_time_t not_after;
+} og_cert_t;
+
+/* Parse `pem` (certificate, then chain). The issuer is the first chain
+ * certificate that issued the leaf. On error returns APR_EINVAL and a reason
+ * in *perr (allocated from p). */
+apr_status_t og_cert_from_pem(og_cert_t **pcert, const char **perr,
+                              apr_pool_t *p, const char *pem, apr_size_t len);
+
+/* Wrap an X509 we already hold (reference taken) with an optional issuer. */
+apr_status_t og_cert_from_x509(og_cert_t **pcert, const char **perr,
+                               apr_pool_t *p, X509 *cert, X509 *issuer);
+
+/* Hex-encode `len` bytes, lowercase. */
+const char *og_hex(apr_pool_t *p, const unsigned char *d, apr_size_t len);
+
+/* Convert an ASN.1 time to apr_time_t; 0 when unparsable. */
+apr_time_t og_asn1_time_to_apr(const ASN1_TIME *t);
+
+#endif /* OG_CERT_H */

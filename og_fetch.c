@@ -1,0 +1,247 @@
+/* og_fetch.c: the HTTP exchange with a responder, on OpenSSL's HTTP client
+ * (OSSL_HTTP_open / set1_request / exchange). The deadline covers the whole
+ * exchange; redirects are reported, not followed; the body is capped.
+ * Core file: APR and OpenSSL only, never an httpd header. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <apr_strings.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/http.h>
+#include <openssl/httperr.h>
+
+#include "og_fetch.h"
+
+#define OG_CT_REQUEST  "application/ocsp-request"
+#define OG_CT_RESPONSE "application/ocsp-response"
+
+static void set_err(og_fetch_res_t *res, og_fetch_err_e err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void classify_openssl_error(og_fetch_res_t *res);
+
+const char *og_fetch_err_str(og_fetch_err_e e)
+{
+    switch (e) {
+    case OG_FETCH_OK:           return "ok";
+    case OG_FETCH_BAD_URL:      return "bad responder URL";
+    case OG_FETCH_DNS:          return "host name lookup failed";
+    case OG_FETCH_REFUSED:      return "connection failed";
+    case OG_FETCH_TIMEOUT:      return "timeout";
+    case OG_FETCH_HTTP_STATUS:  return "HTTP error status";
+    case OG_FETCH_REDIRECT:     return "redirect (not followed)";
+    case OG_FETCH_CONTENT_TYPE: return "wrong content type";
+    case OG_FETCH_TOO_LARGE:    return "response too large";
+    case OG_FETCH_OTHER:        return "exchange failed";
+    }
+    return "?";
+}
+
+static void set_err(og_fetch_res_t *res, og_fetch_err_e err, const char *fmt, ...)
+{
+    va_list ap;
+
+    res->err = err;
+    va_start(ap, fmt);
+    vsnprintf(res->detail, sizeof(res->detail), fmt, ap);
+    va_end(ap);
+}
+
+/* Walk OpenSSL's error queue; the most specific reason wins. */
+static void classify_openssl_error(og_fetch_res_t *res)
+{
+    unsigned long e;
+    const char *data = NULL;
+    int flags = 0;
+    og_fetch_err_e kind = OG_FETCH_OTHER;
+    char first[200] = "";
+
+    while ((e = ERR_get_error_all(NULL, NULL, NULL, &data, &flags)) != 0) {
+        int lib = ERR_GET_LIB(e), reason = ERR_GET_REASON(e);
+        const char *d = (data && (flags & ERR_TXT_STRING)) ? data : "";
+
+        if (!first[0]) {
+            snprintf(first, sizeof(first), "%s%s%s", ERR_reason_error_string(e)
+                     ? ERR_reason_error_string(e) : "error", *d ? ": " : "", d);
+        }
+        if (lib == ERR_LIB_SYS && (reason == ECONNREFUSED || reason == ECONNRESET
+                                   || reason == EHOSTUNREACH || reason == ENETUNREACH)) {
+            kind = OG_FETCH_REFUSED;
+            snprintf(first, sizeof(first), "%s", strerror(reason));
+        }
+        else if (lib == ERR_LIB_SYS && reason == ETIMEDOUT) {
+            kind = OG_FETCH_TIMEOUT;
+        }
+        else if (lib == ERR_LIB_BIO) {
+            if (reason == BIO_R_TRANSFER_TIMEOUT || reason == BIO_R_CONNECT_TIMEOUT) {
+                kind = OG_FETCH_TIMEOUT;
+            }
+            else if (reason == BIO_R_LOOKUP_RETURNED_NOTHING || strstr(d, "getaddrinfo")
+                     || strstr(d, "Name or service") || strstr(d, "not known")) {
+                kind = OG_FETCH_DNS;
+            }
+            else if ((reason == BIO_R_CONNECT_ERROR || reason == BIO_R_NBIO_CONNECT_ERROR)
+                     && kind == OG_FETCH_OTHER) {
+                kind = OG_FETCH_REFUSED;
+            }
+        }
+        else if (lib == ERR_LIB_HTTP) {
+            switch (reason) {
+            case HTTP_R_RETRY_TIMEOUT:
+                kind = OG_FETCH_TIMEOUT; break;
+            case HTTP_R_RECEIVED_ERROR:
+            case HTTP_R_STATUS_CODE_UNSUPPORTED:
+                kind = OG_FETCH_HTTP_STATUS; break;
+            case HTTP_R_REDIRECTION_NOT_ENABLED:
+            case HTTP_R_MISSING_REDIRECT_LOCATION:
+            case HTTP_R_TOO_MANY_REDIRECTIONS:
+                kind = OG_FETCH_REDIRECT; break;
+            case HTTP_R_UNEXPECTED_CONTENT_TYPE:
+            case HTTP_R_MISSING_CONTENT_TYPE:
+                kind = OG_FETCH_CONTENT_TYPE; break;
+            case HTTP_R_MAX_RESP_LEN_EXCEEDED:
+            case HTTP_R_ASN1_LEN_EXCEEDS_MAX_RESP_LEN:
+                kind = OG_FETCH_TOO_LARGE; break;
+            default:
+                break;
+            }
+            if (kind != OG_FETCH_OTHER) {
+                snprintf(first, sizeof(first), "%s%s%s", ERR_reason_error_string(e)
+                         ? ERR_reason_error_string(e) : "error", *d ? ": " : "", d);
+            }
+        }
+    }
+    set_err(res, kind, "%s", first[0] ? first : og_fetch_err_str(kind));
+}
+
+const char *og_fetch_get_path(apr_pool_t *p, const char *base_path,
+                              const unsigned char *der, apr_size_t len)
+{
+    char *b64, *enc, *o;
+    const char *i;
+    int n;
+    apr_size_t blen = base_path ? strlen(base_path) : 0;
+
+    if (len > OG_FETCH_GET_MAX) { /* base64 only grows */
+        return NULL;
+    }
+    b64 = apr_palloc(p, 4 * ((len + 2) / 3) + 1);
+    n = EVP_EncodeBlock((unsigned char *)b64, der, (int)len);
+    if (n < 0) {
+        return NULL;
+    }
+    enc = o = apr_palloc(p, 3 * (apr_size_t)n + 1);
+    for (i = b64; *i; i++) {
+        switch (*i) {
+        case '+': memcpy(o, "%2B", 3); o += 3; break;
+        case '/': memcpy(o, "%2F", 3); o += 3; break;
+        case '=': memcpy(o, "%3D", 3); o += 3; break;
+        default: *o++ = *i;
+        }
+    }
+    *o = '\0';
+    if ((apr_size_t)(o - enc) >= OG_FETCH_GET_MAX) {
+        return NULL;
+    }
+    return apr_pstrcat(p, (blen && base_path[blen - 1] == '/') ? base_path
+                          : apr_pstrcat(p, blen ? base_path : "", "/", NULL),
+                       enc, NULL);
+}
+
+apr_status_t og_fetch_http(og_fetch_res_t *res, apr_pool_t *p, const og_fetch_req_t *req)
+{
+    char *host = NULL, *port = NULL, *path = NULL, *query = NULL, *redirect = NULL;
+    int use_ssl = 0, n, timeout = req->timeout_s > 0 ? req->timeout_s : 1;
+    OSSL_HTTP_REQ_CTX *rctx = NULL;
+    BIO *reqbio = NULL, *rsp = NULL;
+    const char *get_path = NULL, *post_path;
+    apr_size_t cap = req->max_body ? req->max_body : OG_FETCH_MAX_BODY;
+    apr_time_t start = apr_time_now();
+    unsigned char *buf;
+    apr_size_t got = 0;
+
+    memset(res, 0, sizeof(*res));
+    ERR_clear_error();
+    if (!req->url || !OSSL_HTTP_parse_url(req->url, &use_ssl, NULL, &host, &port, NULL,
+                                          &path, &query, NULL)) {
+        set_err(res, OG_FETCH_BAD_URL, "cannot parse responder URL '%s'",
+                req->url ? req->url : "(none)");
+        ERR_clear_error();
+        goto cleanup;
+    }
+    if (use_ssl) {
+        set_err(res, OG_FETCH_BAD_URL, "https responder URLs are not supported "
+                "(OCSP is served over plain http, RFC 5019): '%s'", req->url);
+        goto cleanup;
+    }
+    post_path = query ? apr_pstrcat(p, path, "?", query, NULL) : path;
+    if (!query) {
+        get_path = og_fetch_get_path(p, path, req->der, req->der_len);
+    }
+    res->used_get = get_path != NULL;
+
+    /* An empty proxy string disables OpenSSL's http_proxy environment lookup. */
+    rctx = OSSL_HTTP_open(host, port, req->proxy ? req->proxy : "", NULL, 0,
+                          NULL, NULL, NULL, NULL, 0, timeout);
+    if (!rctx) {
+        classify_openssl_error(res);
+        goto cleanup;
+    }
+    if (!get_path && !(reqbio = BIO_new_mem_buf(req->der, (int)req->der_len))) {
+        set_err(res, OG_FETCH_OTHER, "out of memory");
+        goto cleanup;
+    }
+    if (!OSSL_HTTP_set1_request(rctx, get_path ? get_path : post_path, NULL,
+                                get_path ? NULL : OG_CT_REQUEST, reqbio,
+                                OG_CT_RESPONSE, 0, cap, timeout, 0)) {
+        classify_openssl_error(res);
+        goto cleanup;
+    }
+    rsp = OSSL_HTTP_exchange(rctx, &redirect);
+    if (!rsp) {
+        if (redirect) {
+            ERR_clear_error();
+            set_err(res, OG_FETCH_REDIRECT, "responder redirects to '%.150s'", redirect);
+        }
+        else {
+            classify_openssl_error(res);
+        }
+        goto cleanup;
+    }
+    buf = apr_palloc(p, cap + 1);
+    while (got <= cap) {
+        n = BIO_read(rsp, buf + got, (int)(cap + 1 - got));
+        if (n <= 0) {
+            break;
+        }
+        got += (apr_size_t)n;
+    }
+    if (got > cap) {
+        set_err(res, OG_FETCH_TOO_LARGE, "body above %" APR_SIZE_T_FMT " bytes", cap);
+        goto cleanup;
+    }
+    if (got == 0) {
+        classify_openssl_error(res);
+        if (res->err == OG_FETCH_OTHER && !strcmp(res->detail, og_fetch_err_str(OG_FETCH_OTHER))) {
+            set_err(res, OG_FETCH_OTHER, "empty body");
+        }
+        goto cleanup;
+    }
+    res->body = buf;
+    res->len = got;
+    res->err = OG_FETCH_OK;
+
+cleanup:
+    res->elapsed = apr_time_now() - start;
+    OSSL_HTTP_close(rctx, res->err == OG_FETCH_OK);
+    BIO_free(reqbio);
+    OPENSSL_free(redirect);
+    OPENSSL_free(host);
+    OPENSSL_free(port);
+    OPENSSL_free(path);
+    OPENSSL_free(query);
+    ERR_clear_error();
+    return res->err == OG_FETCH_OK ? APR_SUCCESS : APR_EGENERAL;
+}

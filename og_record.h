@@ -1,0 +1,45 @@
+/* og_record.h: the cache record, the bytes kept in shared memory for one
+ * certificate: a fixed header (validity, status, provenance) followed by the
+ * verified DER. The handshake path only decodes the header, never the DER.
+ * Core (APR only). */
+#ifndef OG_RECORD_H
+#define OG_RECORD_H
+
+#include <apr_time.h>
+
+#include "og_ocsp.h"
+
+#define OG_RECORD_MAGIC   0x4f475231u  /* "OGR1" */
+#define OG_RECORD_HDR_LEN 40
+#define OG_RECORD_MAX     (OG_RECORD_HDR_LEN + OG_OCSP_MAX_STAPLE)
+
+typedef enum {
+    OG_SOURCE_NONE = 0,
+    OG_SOURCE_PREFETCH,
+    OG_SOURCE_REFRESH,
+    OG_SOURCE_STORE,
+    OG_SOURCE_FLEET
+} og_source_e;
+
+typedef struct og_record_t {
+    apr_time_t this_update;
+    apr_time_t next_update;       /* effective end of validity */
+    apr_time_t fetched_at;
+    og_cert_status_e cert_status;
+    og_source_e source;
+    const unsigned char *der;     /* points into the decoded buffer */
+    apr_size_t der_len;
+} og_record_t;
+
+/* Encode into buf (cap bytes); returns the length, 0 if it does not fit. */
+apr_size_t og_record_encode(unsigned char *buf, apr_size_t cap, const og_record_t *r);
+
+/* Decode; returns 0 on success, -1 when the bytes are not a record. */
+int og_record_decode(og_record_t *r, const unsigned char *buf, apr_size_t len);
+
+/* May this record be stapled at `now`? Good or revoked, and not expired. */
+int og_record_stapleable(const og_record_t *r, apr_time_t now);
+
+const char *og_source_str(og_source_e s);
+
+#endif /* OG_RECORD_H */
