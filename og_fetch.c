@@ -1,12 +1,17 @@
 /* og_fetch.c: the HTTP exchange with a responder, on OpenSSL's HTTP client
- * (OSSL_HTTP_open / set1_request / exchange). The deadline covers the whole
- * exchange; redirects are reported, not followed; the body is capped.
+ * (OSSL_HTTP_REQ_CTX) over a socket APR connects, so that DNS failures,
+ * refusals and timeouts are told apart. One deadline covers connect, send and
+ * receive; redirects are reported, not followed; the body is capped.
  * Core file: APR and OpenSSL only, never an httpd header. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <apr_strings.h>
+#include <apr_network_io.h>
+#include <apr_portable.h>
+#include <openssl/ocsp.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -150,25 +155,78 @@ const char *og_fetch_get_path(apr_pool_t *p, const char *base_path,
                        enc, NULL);
 }
 
+/* TCP connect to host:port within the deadline, with APR: a name that does
+ * not resolve, a refused connection and a timeout are told apart here
+ * (OpenSSL's own connect retries a refused connection until its timeout). */
+static og_fetch_err_e tcp_connect(apr_socket_t **psock, og_fetch_res_t *res, apr_pool_t *p,
+                                  const char *host, const char *port, apr_time_t deadline)
+{
+    apr_sockaddr_t *sa = NULL;
+    apr_socket_t *sock = NULL;
+    apr_status_t rv;
+    char ebuf[120];
+    long portnum = strtol(port, NULL, 10);
+
+    *psock = NULL;
+    rv = apr_sockaddr_info_get(&sa, host, APR_UNSPEC, (apr_port_t)portnum, 0, p);
+    if (rv != APR_SUCCESS) {
+        set_err(res, OG_FETCH_DNS, "cannot resolve '%s': %s", host,
+                apr_strerror(rv, ebuf, sizeof(ebuf)));
+        return res->err;
+    }
+    for (; sa; sa = sa->next) {
+        apr_interval_time_t left = deadline - apr_time_now();
+
+        if (left <= 0) {
+            rv = APR_TIMEUP;
+            break;
+        }
+        if ((rv = apr_socket_create(&sock, sa->family, SOCK_STREAM, APR_PROTO_TCP, p))
+            != APR_SUCCESS) {
+            continue;
+        }
+        apr_socket_timeout_set(sock, left);
+        rv = apr_socket_connect(sock, sa);
+        if (rv == APR_SUCCESS) {
+            *psock = sock;
+            return OG_FETCH_OK;
+        }
+        apr_socket_close(sock);
+    }
+    if (APR_STATUS_IS_TIMEUP(rv) || APR_STATUS_IS_ETIMEDOUT(rv)) {
+        set_err(res, OG_FETCH_TIMEOUT, "connecting to %s:%s timed out", host, port);
+    }
+    else {
+        set_err(res, OG_FETCH_REFUSED, "connecting to %s:%s: %s", host, port,
+                apr_strerror(rv, ebuf, sizeof(ebuf)));
+    }
+    return res->err;
+}
+
 apr_status_t og_fetch_http(og_fetch_res_t *res, apr_pool_t *p, const og_fetch_req_t *req)
 {
-    char *host = NULL, *port = NULL, *path = NULL, *query = NULL, *redirect = NULL;
-    int use_ssl = 0, n, timeout = req->timeout_s > 0 ? req->timeout_s : 1;
+    char *host = NULL, *port = NULL, *path = NULL, *query = NULL;
+    char *phost = NULL, *pport = NULL;
+    int use_ssl = 0, pssl = 0, n, left_s, timeout = req->timeout_s > 0 ? req->timeout_s : 1;
     OSSL_HTTP_REQ_CTX *rctx = NULL;
-    BIO *reqbio = NULL, *rsp = NULL;
-    const char *get_path = NULL, *post_path;
+    apr_socket_t *sock = NULL;
+    apr_os_sock_t fd;
+    BIO *bio = NULL, *rsp;
+    OCSP_REQUEST *ocsp_req = NULL;
+    const unsigned char *q;
+    const char *get_path = NULL, *hosthdr;
     apr_size_t cap = req->max_body ? req->max_body : OG_FETCH_MAX_BODY;
-    apr_time_t start = apr_time_now();
+    apr_time_t start = apr_time_now(), deadline = start + apr_time_from_sec(timeout);
     unsigned char *buf;
     apr_size_t got = 0;
 
     memset(res, 0, sizeof(*res));
     ERR_clear_error();
-    if (!req->url || !OSSL_HTTP_parse_url(req->url, &use_ssl, NULL, &host, &port, NULL,
+    if (!req->url || (strncasecmp(req->url, "http://", 7) && strncasecmp(req->url, "https://", 8))
+        || !OSSL_HTTP_parse_url(req->url, &use_ssl, NULL, &host, &port, NULL,
                                           &path, &query, NULL)) {
         set_err(res, OG_FETCH_BAD_URL, "cannot parse responder URL '%s'",
                 req->url ? req->url : "(none)");
-        ERR_clear_error();
         goto cleanup;
     }
     if (use_ssl) {
@@ -176,38 +234,57 @@ apr_status_t og_fetch_http(og_fetch_res_t *res, apr_pool_t *p, const og_fetch_re
                 "(OCSP is served over plain http, RFC 5019): '%s'", req->url);
         goto cleanup;
     }
-    post_path = query ? apr_pstrcat(p, path, "?", query, NULL) : path;
+    if (req->proxy && *req->proxy
+        && (!OSSL_HTTP_parse_url(req->proxy, &pssl, NULL, &phost, &pport, NULL,
+                                 NULL, NULL, NULL) || pssl)) {
+        set_err(res, OG_FETCH_BAD_URL, "cannot use proxy '%s' (http://host:port expected)",
+                req->proxy);
+        goto cleanup;
+    }
     if (!query) {
         get_path = og_fetch_get_path(p, path, req->der, req->der_len);
     }
     res->used_get = get_path != NULL;
 
-    /* An empty proxy string disables OpenSSL's http_proxy environment lookup. */
-    rctx = OSSL_HTTP_open(host, port, req->proxy ? req->proxy : "", NULL, 0,
-                          NULL, NULL, NULL, NULL, 0, timeout);
-    if (!rctx) {
-        classify_openssl_error(res);
+    if (tcp_connect(&sock, res, p, phost ? phost : host, phost ? pport : port, deadline)
+        != OG_FETCH_OK) {
         goto cleanup;
     }
-    if (!get_path && !(reqbio = BIO_new_mem_buf(req->der, (int)req->der_len))) {
+    /* non-blocking, so that OpenSSL's deadline covers every read and write */
+    apr_os_sock_get(&fd, sock);
+    apr_socket_opt_set(sock, APR_SO_NONBLOCK, 1);
+    apr_socket_timeout_set(sock, 0);
+    if (!(bio = BIO_new_socket(fd, BIO_NOCLOSE))
+        || !(rctx = OSSL_HTTP_REQ_CTX_new(bio, bio, 0))) {
         set_err(res, OG_FETCH_OTHER, "out of memory");
         goto cleanup;
     }
-    if (!OSSL_HTTP_set1_request(rctx, get_path ? get_path : post_path, NULL,
-                                get_path ? NULL : OG_CT_REQUEST, reqbio,
-                                OG_CT_RESPONSE, 0, cap, timeout, 0)) {
+    hosthdr = strcmp(port, "80") ? apr_pstrcat(p, host, ":", port, NULL) : host;
+    left_s = (int)apr_time_sec(deadline - apr_time_now() + apr_time_from_msec(999));
+    if (!OSSL_HTTP_REQ_CTX_set_request_line(rctx, get_path == NULL,
+                                            phost ? host : NULL, phost ? port : NULL,
+                                            get_path ? get_path
+                                            : (query ? apr_pstrcat(p, path, "?", query, NULL)
+                                               : path))
+        || !OSSL_HTTP_REQ_CTX_add1_header(rctx, "Host", hosthdr)
+        || !OSSL_HTTP_REQ_CTX_set_expected(rctx, OG_CT_RESPONSE, 0, left_s > 0 ? left_s : 1, 0)) {
         classify_openssl_error(res);
         goto cleanup;
     }
-    rsp = OSSL_HTTP_exchange(rctx, &redirect);
+    OSSL_HTTP_REQ_CTX_set_max_response_length(rctx, (unsigned long)cap);
+    if (!get_path) {
+        q = req->der;
+        ocsp_req = d2i_OCSP_REQUEST(NULL, &q, (long)req->der_len);
+        if (!ocsp_req || !OSSL_HTTP_REQ_CTX_set1_req(rctx, OG_CT_REQUEST,
+                                                     ASN1_ITEM_rptr(OCSP_REQUEST),
+                                                     (const ASN1_VALUE *)ocsp_req)) {
+            set_err(res, OG_FETCH_OTHER, "cannot encode the request");
+            goto cleanup;
+        }
+    }
+    rsp = OSSL_HTTP_REQ_CTX_exchange(rctx); /* owned by rctx */
     if (!rsp) {
-        if (redirect) {
-            ERR_clear_error();
-            set_err(res, OG_FETCH_REDIRECT, "responder redirects to '%.150s'", redirect);
-        }
-        else {
-            classify_openssl_error(res);
-        }
+        classify_openssl_error(res);
         goto cleanup;
     }
     buf = apr_palloc(p, cap + 1);
@@ -223,10 +300,7 @@ apr_status_t og_fetch_http(og_fetch_res_t *res, apr_pool_t *p, const og_fetch_re
         goto cleanup;
     }
     if (got == 0) {
-        classify_openssl_error(res);
-        if (res->err == OG_FETCH_OTHER && !strcmp(res->detail, og_fetch_err_str(OG_FETCH_OTHER))) {
-            set_err(res, OG_FETCH_OTHER, "empty body");
-        }
+        set_err(res, OG_FETCH_OTHER, "empty body");
         goto cleanup;
     }
     res->body = buf;
@@ -235,13 +309,18 @@ apr_status_t og_fetch_http(og_fetch_res_t *res, apr_pool_t *p, const og_fetch_re
 
 cleanup:
     res->elapsed = apr_time_now() - start;
-    OSSL_HTTP_close(rctx, res->err == OG_FETCH_OK);
-    BIO_free(reqbio);
-    OPENSSL_free(redirect);
+    OSSL_HTTP_REQ_CTX_free(rctx);
+    BIO_free(bio);
+    if (sock) {
+        apr_socket_close(sock);
+    }
+    OCSP_REQUEST_free(ocsp_req);
     OPENSSL_free(host);
     OPENSSL_free(port);
     OPENSSL_free(path);
     OPENSSL_free(query);
+    OPENSSL_free(phost);
+    OPENSSL_free(pport);
     ERR_clear_error();
     return res->err == OG_FETCH_OK ? APR_SUCCESS : APR_EGENERAL;
 }

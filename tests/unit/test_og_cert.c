@@ -1,0 +1,124 @@
+/* test_og_cert.c: og_cert_from_pem: id, issuer from the chain, AIA URL,
+ * Must-Staple, names and serial; bad input. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <apr_general.h>
+
+#include "og_cert.h"
+#include "og_test_pki.h"
+
+static apr_pool_t *pool;
+static tp_ident_t ca, leaf, nourl, muststaple;
+
+static int setup(void **state)
+{
+    (void)state;
+    apr_pool_create(&pool, NULL);
+    ca = tp_make("Test CA", NULL, 1, 1, 0, NULL, 0);
+    leaf = tp_make("good.localhost", &ca, 0x1234, 0, 0, "http://127.0.0.1:8888/ocsp", 0);
+    nourl = tp_make("nourl.localhost", &ca, 0x1235, 0, 0, NULL, 0);
+    muststaple = tp_make("ms.localhost", &ca, 0x1236, 0, 0, "http://127.0.0.1:8888/", 1);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    tp_free(&ca); tp_free(&leaf); tp_free(&nourl); tp_free(&muststaple);
+    apr_pool_destroy(pool);
+    return 0;
+}
+
+static og_cert_t *parse(X509 *x, X509 *issuer)
+{
+    size_t len;
+    char *pem = tp_pem_chain(x, issuer, &len);
+    og_cert_t *c = NULL;
+    const char *err;
+
+    assert_int_equal(og_cert_from_pem(&c, &err, pool, pem, len), APR_SUCCESS);
+    free(pem);
+    return c;
+}
+
+static void test_cert_id_is_sha1_of_der(void **state)
+{
+    og_cert_t *c = parse(leaf.cert, ca.cert);
+    unsigned char md[20];
+    unsigned int n;
+
+    (void)state;
+    X509_digest(leaf.cert, EVP_sha1(), md, &n);
+    assert_memory_equal(c->id, md, 20);
+    assert_int_equal(strlen(c->id_hex), 40);
+}
+
+static void test_cert_reads_issuer_url_serial_subject(void **state)
+{
+    og_cert_t *c = parse(leaf.cert, ca.cert);
+
+    (void)state;
+    assert_non_null(c->issuer);
+    assert_string_equal(c->ocsp_url, "http://127.0.0.1:8888/ocsp");
+    assert_string_equal(c->serial_hex, "1234");
+    assert_string_equal(c->subject, "CN=good.localhost");
+    assert_false(c->must_staple);
+    assert_true(c->not_after > apr_time_now());
+}
+
+static void test_cert_without_aia_has_no_url(void **state)
+{
+    og_cert_t *c = parse(nourl.cert, ca.cert);
+
+    (void)state;
+    assert_null(c->ocsp_url);
+}
+
+static void test_cert_must_staple_is_detected(void **state)
+{
+    og_cert_t *c = parse(muststaple.cert, ca.cert);
+
+    (void)state;
+    assert_true(c->must_staple);
+}
+
+static void test_cert_without_issuer_in_chain(void **state)
+{
+    og_cert_t *c = parse(leaf.cert, NULL);
+
+    (void)state;
+    assert_null(c->issuer);
+}
+
+static void test_cert_garbage_is_an_error(void **state)
+{
+    og_cert_t *c;
+    const char *err = NULL;
+
+    (void)state;
+    assert_int_not_equal(og_cert_from_pem(&c, &err, pool, "not a pem", 9), APR_SUCCESS);
+    assert_non_null(err);
+    assert_null(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cert_id_is_sha1_of_der),
+        cmocka_unit_test(test_cert_reads_issuer_url_serial_subject),
+        cmocka_unit_test(test_cert_without_aia_has_no_url),
+        cmocka_unit_test(test_cert_must_staple_is_detected),
+        cmocka_unit_test(test_cert_without_issuer_in_chain),
+        cmocka_unit_test(test_cert_garbage_is_an_error),
+    };
+    int rv;
+
+    apr_initialize();
+    rv = cmocka_run_group_tests_name("og_cert", tests, setup, teardown);
+    apr_terminate();
+    return rv;
+}
