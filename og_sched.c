@@ -1,0 +1,75 @@
+/* og_sched.c: renewal time and capped exponential backoff that tightens as
+ * the held response nears its nextUpdate. Pure functions (see og_sched.h). */
+#include "og_sched.h"
+
+void og_sched_defaults(og_sched_policy_t *pol)
+{
+    pol->renew_window = 50;
+    pol->retry_min = apr_time_from_sec(60);
+    pol->retry_max = apr_time_from_sec(3600);
+    pol->near_expiry = apr_time_from_sec(3600);
+    pol->near_retry = apr_time_from_sec(300);
+}
+
+apr_time_t og_sched_renew_at(const og_sched_policy_t *pol, apr_time_t this_update,
+                             apr_time_t next_update)
+{
+    apr_interval_time_t validity = next_update - this_update;
+
+    if (validity <= 0) {
+        return next_update;
+    }
+    return next_update - validity * pol->renew_window / 100;
+}
+
+apr_interval_time_t og_sched_backoff(const og_sched_policy_t *pol, int failures,
+                                     apr_time_t now, apr_time_t next_update)
+{
+    apr_interval_time_t d = pol->retry_min;
+    int i;
+
+    for (i = 1; i < failures && d < pol->retry_max; i++) {
+        d *= 2;
+    }
+    if (d > pol->retry_max) {
+        d = pol->retry_max;
+    }
+    if (next_update > now) {
+        apr_interval_time_t left = next_update - now;
+
+        /* more often as expiry nears: at most a quarter of what is left,
+         * and at most near_retry in the last stretch */
+        if (d > left / 4) {
+            d = left / 4;
+        }
+        if (left <= pol->near_expiry && d > pol->near_retry) {
+            d = pol->near_retry;
+        }
+    }
+    if (d < pol->retry_min) {
+        d = pol->retry_min;
+    }
+    return d;
+}
+
+apr_time_t og_sched_next(const og_sched_policy_t *pol, const og_sched_state_t *st,
+                         apr_time_t now)
+{
+    apr_time_t due;
+
+    if (st->last_attempt == 0) {
+        return now;
+    }
+    if (st->failures > 0) {
+        return st->last_attempt + og_sched_backoff(pol, st->failures, st->last_attempt,
+                                                   st->has_response ? st->next_update : 0);
+    }
+    if (!st->has_response) {
+        return st->last_attempt + pol->retry_min;
+    }
+    due = og_sched_renew_at(pol, st->this_update, st->next_update);
+    if (due < st->last_attempt + pol->retry_min) {
+        due = st->last_attempt + pol->retry_min;
+    }
+    return due;
+}

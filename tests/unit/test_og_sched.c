@@ -1,0 +1,104 @@
+/* test_og_sched.c: renewal inside the window, backoff doubling and caps,
+ * tighter retries near expiry, and no hammering after a stale answer. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "og_sched.h"
+
+#define S(x) apr_time_from_sec(x)
+
+static void test_sched_renews_when_window_share_remains(void **state)
+{
+    og_sched_policy_t pol;
+
+    (void)state;
+    og_sched_defaults(&pol);
+    /* 7 days of validity, 50%: renew after 3.5 days */
+    assert_true(og_sched_renew_at(&pol, S(0), S(7 * 86400)) == S(7 * 86400 / 2));
+    pol.renew_window = 25;
+    assert_true(og_sched_renew_at(&pol, S(1000), S(1100)) == S(1075));
+}
+
+static void test_sched_backoff_doubles_and_caps(void **state)
+{
+    og_sched_policy_t pol;
+
+    (void)state;
+    og_sched_defaults(&pol);
+    assert_true(og_sched_backoff(&pol, 1, S(0), 0) == S(60));
+    assert_true(og_sched_backoff(&pol, 2, S(0), 0) == S(120));
+    assert_true(og_sched_backoff(&pol, 3, S(0), 0) == S(240));
+    assert_true(og_sched_backoff(&pol, 30, S(0), 0) == S(3600));
+}
+
+static void test_sched_backoff_tightens_near_expiry(void **state)
+{
+    og_sched_policy_t pol;
+
+    (void)state;
+    og_sched_defaults(&pol);
+    /* 40 minutes left: at most 5 minutes between tries */
+    assert_true(og_sched_backoff(&pol, 10, S(0), S(2400)) == S(300));
+    /* 2 hours left: at most a quarter of it */
+    assert_true(og_sched_backoff(&pol, 10, S(0), S(7200)) == S(1800));
+    /* never below the minimum */
+    assert_true(og_sched_backoff(&pol, 10, S(0), S(100)) == S(60));
+}
+
+static void test_sched_next_first_attempt_is_now(void **state)
+{
+    og_sched_policy_t pol;
+    og_sched_state_t st = { 0, 0, 0, 0, 0 };
+
+    (void)state;
+    og_sched_defaults(&pol);
+    assert_true(og_sched_next(&pol, &st, S(500)) == S(500));
+}
+
+static void test_sched_next_after_success_is_renewal(void **state)
+{
+    og_sched_policy_t pol;
+    og_sched_state_t st = { 1, S(0), S(86400), 0, S(10) };
+
+    (void)state;
+    og_sched_defaults(&pol);
+    assert_true(og_sched_next(&pol, &st, S(20)) == S(43200));
+}
+
+static void test_sched_next_never_hammers_stale_responder(void **state)
+{
+    og_sched_policy_t pol;
+    /* the responder handed out a response already inside its renew window */
+    og_sched_state_t st = { 1, S(0), S(1000), 0, S(900) };
+
+    (void)state;
+    og_sched_defaults(&pol);
+    assert_true(og_sched_next(&pol, &st, S(900)) == S(960));
+}
+
+static void test_sched_next_after_failures_backs_off(void **state)
+{
+    og_sched_policy_t pol;
+    og_sched_state_t st = { 1, S(0), S(7 * 86400), 3, S(5000) };
+
+    (void)state;
+    og_sched_defaults(&pol);
+    assert_true(og_sched_next(&pol, &st, S(5000)) == S(5000 + 240));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sched_renews_when_window_share_remains),
+        cmocka_unit_test(test_sched_backoff_doubles_and_caps),
+        cmocka_unit_test(test_sched_backoff_tightens_near_expiry),
+        cmocka_unit_test(test_sched_next_first_attempt_is_now),
+        cmocka_unit_test(test_sched_next_after_success_is_renewal),
+        cmocka_unit_test(test_sched_next_never_hammers_stale_responder),
+        cmocka_unit_test(test_sched_next_after_failures_backs_off),
+    };
+    return cmocka_run_group_tests_name("og_sched", tests, NULL, NULL);
+}
