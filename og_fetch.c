@@ -267,7 +267,7 @@ apr_status_t og_fetch_http(og_fetch_res_t *res, apr_pool_t *p, const og_fetch_re
                                             : (query ? apr_pstrcat(p, path, "?", query, NULL)
                                                : path))
         || !OSSL_HTTP_REQ_CTX_add1_header(rctx, "Host", hosthdr)
-        || !OSSL_HTTP_REQ_CTX_set_expected(rctx, OG_CT_RESPONSE, 0, left_s > 0 ? left_s : 1, 0)) {
+        || !OSSL_HTTP_REQ_CTX_set_expected(rctx, OG_CT_RESPONSE, 1, left_s > 0 ? left_s : 1, 0)) {
         classify_openssl_error(res);
         goto cleanup;
     }
