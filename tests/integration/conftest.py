@@ -75,6 +75,9 @@ def httpd_factory(session_dir, pki, module_so):
         return httpd
 
     yield make
+    reports = []
     for httpd in instances:
         httpd.stop()
         print(f'{httpd!r} error log (tail):\n{httpd.error_log()[-4000:]}')
+        reports += httpd.sanitizer_reports()
+    assert not reports, 'sanitizer reports in the error log:\n' + '\n'.join(reports)

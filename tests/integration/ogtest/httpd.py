@@ -22,6 +22,19 @@ STANDARD_MODULES = [('mpm_event_module', 'mod_mpm_event.so'), ('authz_core_modul
                     ('dir_module', 'mod_dir.so')]  # mod_dir: / serves htdocs/index.html
 GENERATION_UP = 'resuming normal operations'  # AH00489, logged by every (re)started generation
 LOG_TAG = re.compile(r'OG\d{5}')
+SANITIZER_REPORT = re.compile(r'ERROR: AddressSanitizer|runtime error: |ERROR: LeakSanitizer')
+SANITIZER_RUNTIMES = '/usr/lib/x86_64-linux-gnu/libasan.so.8:/usr/lib/x86_64-linux-gnu/libubsan.so.1'
+
+
+def _apache_env():
+    """The environment of apache2: with OG_SANITIZE=1, the module was built with ASan/UBSan and
+    Debian's uninstrumented apache2 needs the runtimes preloaded."""
+    env = dict(os.environ)
+    if os.environ.get('OG_SANITIZE') == '1':
+        env['LD_PRELOAD'] = SANITIZER_RUNTIMES
+        env['ASAN_OPTIONS'] = 'detect_leaks=0:abort_on_error=0:log_path=stderr'
+        env['UBSAN_OPTIONS'] = 'print_stacktrace=1'
+    return env
 
 
 def _listening(port):
@@ -187,10 +200,15 @@ class Httpd:
 
     # ---- internals -----------------------------------------------------------------------------
 
+    def sanitizer_reports(self):
+        """ASan/UBSan reports the processes wrote to the error log (empty when clean or not sanitized)."""
+        return [line for line in self.error_log().splitlines() if SANITIZER_REPORT.search(line)]
+
     def _apache(self, *args, timeout=30):
         try:
             proc = subprocess.run([APACHE, '-d', self.root, '-f', self.conf_path, *args], stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
+                                  env=_apache_env())
         except subprocess.TimeoutExpired as e:
             return 124, f'{APACHE} {" ".join(args)} timed out after {timeout}s: {e.output or ""}'
         return proc.returncode, proc.stdout

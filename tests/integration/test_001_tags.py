@@ -1,0 +1,34 @@
+"""Log tags: every OGLOGNO(nnnnn) call site has its own number, the next free number in tags.next
+is above all of them, and README's diagnostic table names only tags that exist in the code."""
+import glob
+import os
+import re
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def code_tags():
+    tags = []
+    for path in glob.glob(os.path.join(REPO, '*.c')):
+        with open(path) as f:
+            tags += re.findall(r'OGLOGNO\((\d{5})\)', f.read())
+    return tags
+
+
+def test_every_tag_is_used_once():
+    tags = code_tags()
+    assert tags, 'no OGLOGNO call sites found'
+    dups = sorted({t for t in tags if tags.count(t) > 1})
+    assert not dups, f'tags used more than once: {dups}'
+
+
+def test_tags_next_is_above_every_tag():
+    with open(os.path.join(REPO, 'tags.next')) as f:
+        nxt = int(f.read().strip())
+    assert nxt > max(int(t) for t in code_tags())
+
+
+def test_readme_lists_only_real_tags():
+    with open(os.path.join(REPO, 'README.md')) as f:
+        readme = set(re.findall(r'OG(\d{5})', f.read()))
+    assert readme <= set(code_tags()), sorted(readme - set(code_tags()))
