@@ -48,137 +48,6 @@ static void og_hook_child_init(apr_pool_t *p, server_rec *s);
 static apr_status_t og_global_cleanup(void *data);
 static void prefetch(og_global_t *g, server_rec *s, apr_pool_t *ptemp, int timeout_s);
 static void *APR_THREAD_FUNC prefetch_worker(apr_thread_t *t, void *data);
-static void entry_apply(og_global_t *g, og_entry_t *e, server_rec *s, og_source_e src,
-                        apr_pool_t *p);
-static const char *iso_time(apr_pool_t *p, apr_time_t t);
-static const char *fetch_hint(const og_entry_t *e);
-
-const char *og_server_desc(apr_pool_t *p, const server_rec *s)
-{
-    return apr_psprintf(p, "vhost %s:%d (%s:%d)", s->server_hostname ? s->server_hostname : "?",
-                        s->addrs ? s->addrs->host_port : s->port,
-                        s->defn_name ? s->defn_name : "?", s->defn_line_number);
-}
-
-const char *og_entry_desc(apr_pool_t *p, const og_entry_t *e)
-{
-    const char *vh = e->vhosts->nelts
-        ? og_server_desc(p, APR_ARRAY_IDX(e->vhosts, 0, server_rec *)) : "no vhost";
-
-    return apr_psprintf(p, "certificate '%s' (serial %s) of %s%s", e->cert->subject,
-                        e->cert->serial_hex, vh,
-                        e->vhosts->nelts > 1
-                        ? apr_psprintf(p, " and %d more", e->vhosts->nelts - 1) : "");
-}
-
-static const char *iso_time(apr_pool_t *p, apr_time_t t)
-{
-    apr_time_exp_t x;
-    char buf[32];
-    apr_size_t len;
-
-    if (!t || apr_time_exp_gmt(&x, t) != APR_SUCCESS
-        || apr_strftime(buf, &len, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &x) != APR_SUCCESS) {
-        return "-";
-    }
-    return apr_pstrdup(p, buf);
-}
-
-static const char *fetch_hint(const og_entry_t *e)
-{
-    switch (e->fetch.err) {
-    case OG_FETCH_DNS:
-        return "check the responder's host name and this server's DNS resolver; "
-               "if the server may only reach the web through a proxy, set OCSPGuardProxy";
-    case OG_FETCH_REFUSED:
-        return "check that the responder is reachable from this server: firewall rules "
-               "must allow outgoing HTTP to it, or set OCSPGuardProxy";
-    case OG_FETCH_TIMEOUT:
-        return "a firewall that drops outgoing HTTP looks like this: allow it, or set "
-               "OCSPGuardProxy; OCSPGuardResponderTimeout bounds each exchange";
-    case OG_FETCH_BAD_URL:
-        return "fix the URL with OCSPGuardResponderOverride";
-    default:
-        return "the responder misbehaves; mod_ocsp_guard retries in the background";
-    }
-}
-
-/* Use the result of an exchange (e->fetch, e->result): keep a verified
- * response, log what happened and what it means for this certificate. */
-static void entry_apply(og_global_t *g, og_entry_t *e, server_rec *s, og_source_e src,
-                        apr_pool_t *p)
-{
-    const char *desc = og_entry_desc(p, e);
-    apr_time_t now = apr_time_now();
-    const char *keep = (e->rec.der && og_record_stapleable(&e->rec, now))
-        ? apr_psprintf(p, "the current response (valid until %s) stays stapled",
-                       iso_time(p, e->rec.next_update))
-        : "handshakes get no staple until a fetch succeeds";
-
-    if (e->fetch.err != OG_FETCH_OK) {
-        e->failures++;
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, OGLOGNO(00010)
-                     "%s: OCSP responder %s (%s) failed: %s: %s (after %" APR_TIME_T_FMT
-                     " ms); %s. %s", desc, e->url, e->url_origin,
-                     og_fetch_err_str(e->fetch.err), e->fetch.detail,
-                     apr_time_as_msec(e->fetch.elapsed), keep, fetch_hint(e));
-    }
-    else if (e->result.verdict != OG_VERDICT_OK) {
-        e->failures++;
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, OGLOGNO(00011)
-                     "%s: response from %s rejected (%s: %s); it is not stored and "
-                     "never stapled; %s", desc, e->url,
-                     og_ocsp_verdict_str(e->result.verdict), e->result.detail, keep);
-    }
-    else if (e->result.cert_status == OG_STATUS_UNKNOWN) {
-        e->failures++;
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, OGLOGNO(00012)
-                     "%s: responder %s answers 'unknown' for this certificate; an unknown "
-                     "status is not stapled; %s. Check that %s is the responder of the "
-                     "issuing CA ('%s'), or set OCSPGuardResponderOverride", desc, e->url,
-                     keep, e->url, e->cert->issuer_name);
-    }
-    else {
-        unsigned char *der = apr_pmemdup(g->pool, e->fetch.body, e->fetch.len);
-
-        e->failures = 0;
-        e->rec.der = der;
-        e->rec.der_len = e->fetch.len;
-        e->rec.this_update = e->result.this_update;
-        e->rec.next_update = e->result.next_update;
-        e->rec.fetched_at = now;
-        e->rec.cert_status = e->result.cert_status;
-        e->rec.source = src;
-        if (og_cache_put(g, s, e, p) != APR_SUCCESS) {
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, OGLOGNO(00013)
-                         "%s: the verified response (%" APR_SIZE_T_FMT " bytes) does not "
-                         "fit OCSPGuardCache %s; it cannot be stapled: make the cache larger",
-                         desc, e->rec.der_len, g->cache_desc);
-        }
-        else if (e->result.cert_status == OG_STATUS_REVOKED) {
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, OGLOGNO(00014)
-                         "%s: the responder %s says this certificate is REVOKED (since %s, "
-                         "reason %s); the revocation is stapled and clients will refuse "
-                         "the connection: replace the certificate now", desc, e->url,
-                         iso_time(p, e->result.revoked_at),
-                         e->result.revocation_reason >= 0
-                         ? OCSP_crl_reason_str(e->result.revocation_reason) : "none given");
-        }
-        else {
-            ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, OGLOGNO(00015)
-                         "%s: good response from %s in %" APR_TIME_T_FMT " ms "
-                         "(thisUpdate %s, nextUpdate %s), stapled", desc, e->url,
-                         apr_time_as_msec(e->fetch.elapsed),
-                         iso_time(p, e->result.this_update), iso_time(p, e->result.next_update));
-        }
-    }
-    if (e->cert->must_staple && !(e->rec.der && og_record_stapleable(&e->rec, now))) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, OGLOGNO(00016)
-                     "%s: the certificate requires stapling (Must-Staple) and has no valid "
-                     "response: clients such as Firefox will refuse to connect until a "
-                     "fetch from %s succeeds", desc, e->url);
-    }
-}
 
 static void *APR_THREAD_FUNC prefetch_worker(apr_thread_t *t, void *data)
 {
@@ -193,9 +62,8 @@ static void *APR_THREAD_FUNC prefetch_worker(apr_thread_t *t, void *data)
 
     for (;;) {
         og_job_t *job;
-        og_fetch_req_t req;
         apr_time_t now, left;
-        int i;
+        int i, timeout;
 
         apr_thread_mutex_lock(pf->lock);
         i = pf->next++;
@@ -210,20 +78,11 @@ static void *APR_THREAD_FUNC prefetch_worker(apr_thread_t *t, void *data)
             job->skipped = 1;
             continue;
         }
-        memset(&req, 0, sizeof(req));
-        req.url = job->e->url;
-        req.proxy = pf->proxy;
-        req.der = job->e->req_der;
-        req.der_len = job->e->req_len;
-        req.timeout_s = job->e->timeout_s;
-        if (apr_time_from_sec(req.timeout_s) > left) {
-            req.timeout_s = (int)apr_time_sec(left + apr_time_from_msec(999));
+        timeout = job->e->timeout_s;
+        if (apr_time_from_sec(timeout) > left) {
+            timeout = (int)apr_time_sec(left + apr_time_from_msec(999));
         }
-        og_fetch_http(&job->e->fetch, job->pool, &req);
-        if (job->e->fetch.err == OG_FETCH_OK) {
-            og_ocsp_verify(&job->e->result, job->e->cert, job->e->fetch.body,
-                           job->e->fetch.len, apr_time_now());
-        }
+        og_entry_exchange(job->e, job->pool, pf->proxy, timeout);
         job->done = 1;
     }
     apr_thread_exit(t, APR_SUCCESS);
@@ -244,13 +103,14 @@ static void prefetch(og_global_t *g, server_rec *s, apr_pool_t *ptemp, int timeo
     memset(&pf, 0, sizeof(pf));
     pf.jobs = apr_array_make(ptemp, g->entries->nelts, sizeof(og_job_t));
     pf.deadline = apr_time_now() + apr_time_from_sec(timeout_s);
-    pf.proxy = og_sconf(s)->proxy;
+    pf.proxy = g->proxy;
     for (i = 0; i < g->entries->nelts; i++) {
         og_entry_t *e = APR_ARRAY_IDX(g->entries, i, og_entry_t *);
         const char *key;
         og_job_t *job;
 
-        if (!e->url || !e->req_der) {
+        /* only what the store could not provide, or what is due anyway */
+        if (!e->url || !e->req_der || e->next_attempt > apr_time_now()) {
             continue;
         }
         key = apr_pstrcat(ptemp, e->url, " ", og_hex(ptemp, e->req_der, e->req_len), NULL);
@@ -287,6 +147,7 @@ static void prefetch(og_global_t *g, server_rec *s, apr_pool_t *ptemp, int timeo
         if (dup_of[i]) {
             /* same request, same answer: verify it for this certificate */
             e->fetch = dup_of[i]->fetch;
+            memset(&e->result, 0, sizeof(e->result));
             if (e->fetch.err == OG_FETCH_OK) {
                 og_ocsp_verify(&e->result, e->cert, e->fetch.body, e->fetch.len,
                                apr_time_now());
@@ -301,6 +162,8 @@ static void prefetch(og_global_t *g, server_rec *s, apr_pool_t *ptemp, int timeo
                          "the first handshakes get no staple and the background refresh "
                          "fetches it. Raise OCSPGuardPrefetchTimeout if responders are slow",
                          og_entry_desc(ptemp, job->e), timeout_s, job->e->url);
+            job->e->outcome = "not asked yet: OCSPGuardPrefetchTimeout ran out";
+            og_entry_publish(g, job->e, s, ptemp);
         }
     }
     for (i = 0; i < g->entries->nelts; i++) {
@@ -315,8 +178,7 @@ static void prefetch(og_global_t *g, server_rec *s, apr_pool_t *ptemp, int timeo
             }
         }
         if (asked) {
-            e->fetched = 1;
-            entry_apply(g, e, s, OG_SOURCE_PREFETCH, ptemp);
+            og_entry_apply(g, e, s, OG_SOURCE_PREFETCH, 0, ptemp);
         }
     }
 }
@@ -352,7 +214,7 @@ static int og_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
     int prefetch_timeout = sc->prefetch_timeout != OG_UNSET
         ? sc->prefetch_timeout : OG_DEFAULT_PREFETCH_TIMEOUT;
     apr_time_t start = apr_time_now(), now;
-    int i, stapled = 0, revoked = 0, no_url = 0, failed = 0;
+    int i, stapled = 0, revoked = 0, no_url = 0, failed = 0, stored = 0;
 
     (void)plog;
     /* 1. The dry run of the first start: nothing is fetched or created. */
@@ -360,6 +222,17 @@ static int og_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
         return OK;
     }
     g->s = s;
+    g->proxy = sc->proxy;
+    og_sched_defaults(&g->policy);
+    g->policy.renew_window = sc->renew_window != OG_UNSET ? sc->renew_window
+                                                          : OG_DEFAULT_RENEW_WINDOW;
+    g->policy.retry_min = apr_time_from_sec(sc->retry_delay != OG_UNSET
+                                            ? sc->retry_delay : OG_DEFAULT_RETRY_DELAY);
+    if (g->policy.retry_max < g->policy.retry_min) {
+        g->policy.retry_max = g->policy.retry_min;
+    }
+    g->store_dir = sc->store_dir ? sc->store_dir
+                                 : ap_server_root_relative(pconf, OG_DEFAULT_STORE_DIR);
 
     /* 2. Requests for every certificate with a responder; the others are told
      *    once, at info level: many CAs stopped publishing OCSP in 2025. */
@@ -368,6 +241,7 @@ static int og_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
 
         if (!e->url) {
             no_url++;
+            e->outcome = "no OCSP URL: not stapled";
             ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, OGLOGNO(00018)
                          "%s: no OCSP URL in the certificate and no "
                          "OCSPGuardResponderOverride; it is served without a staple "
@@ -387,16 +261,35 @@ static int og_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
         return HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* 4. Prefetch: the first handshake after this start is stapled. */
+    /* 4. The store: what a previous run fetched and is still valid is
+     *    re-verified and used; only what is missing or due gets fetched. */
+    if (og_store_prepare(g, s, ptemp) != APR_SUCCESS) {
+        g->store_dir = NULL;
+    }
+    now = apr_time_now();
+    for (i = 0; i < g->entries->nelts; i++) {
+        og_entry_t *e = APR_ARRAY_IDX(g->entries, i, og_entry_t *);
+
+        if (e->url && e->req_der) {
+            stored += og_entry_load_store(g, e, s, ptemp);
+            og_entry_schedule(g, e, now);
+        }
+        og_entry_publish(g, e, s, ptemp);
+    }
+
+    /* 5. Prefetch: the first handshake after this start is stapled. */
     if (prefetch_timeout > 0) {
         prefetch(g, s, ptemp, prefetch_timeout);
     }
 
-    /* 5. Summary. */
+    /* 6. The background refresher, in one child. */
+    og_watchdog_post_config(g, s, pconf);
+
+    /* 7. Summary. */
     now = apr_time_now();
     for (i = 0; i < g->entries->nelts; i++) {
         og_entry_t *e = APR_ARRAY_IDX(g->entries, i, og_entry_t *);
-        if (e->rec.der && og_record_stapleable(&e->rec, now)) {
+        if (og_entry_stapleable(e, now)) {
             stapled++;
             revoked += e->rec.cert_status == OG_STATUS_REVOKED;
         }
@@ -405,11 +298,12 @@ static int og_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
         }
     }
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, OGLOGNO(00020)
-                 "mod_ocsp_guard %s: %d certificate(s), %d stapled (%d revoked), "
-                 "%d without OCSP URL, %d without a response yet; prefetch took %"
-                 APR_TIME_T_FMT " ms; cache %s", MOD_OCSP_GUARD_VERSION, g->entries->nelts,
-                 stapled, revoked, no_url, failed, apr_time_as_msec(now - start),
-                 g->cache_desc);
+                 "mod_ocsp_guard %s: %d certificate(s), %d stapled (%d revoked, %d from "
+                 "the store), %d without OCSP URL, %d without a response yet; prefetch took %"
+                 APR_TIME_T_FMT " ms; cache %s; store %s", MOD_OCSP_GUARD_VERSION,
+                 g->entries->nelts, stapled, revoked, stored, no_url, failed,
+                 apr_time_as_msec(now - start), g->cache_desc,
+                 g->store_dir ? g->store_dir : "(none)");
     return OK;
 }
 
@@ -431,6 +325,8 @@ static void og_register_hooks(apr_pool_t *p)
     ap_hook_child_init(og_hook_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     /* mod_ssl's prime and get-resp hooks */
     og_ssl_register_hooks();
+    /* the ocsp-guard-status handler and the mod_status section */
+    og_status_register_hooks();
 }
 
 module AP_MODULE_DECLARE_DATA ocsp_guard_module = {

@@ -154,3 +154,56 @@ apr_status_t og_cache_get(og_global_t *g, server_rec *s, const unsigned char *id
     }
     return rv;
 }
+
+/* Status rows live beside the records, under the id followed by 'S'. */
+static void status_key(unsigned char *key, const og_entry_t *e)
+{
+    memcpy(key, e->cert->id, OG_CERT_ID_LEN);
+    key[OG_CERT_ID_LEN] = 'S';
+}
+
+apr_status_t og_cache_put_status(og_global_t *g, server_rec *s, const og_entry_t *e,
+                                 const og_status_t *st, apr_pool_t *p)
+{
+    unsigned char key[OG_CERT_ID_LEN + 1];
+    apr_status_t rv;
+
+    if (!g->cache_inst) {
+        return APR_EINVAL;
+    }
+    status_key(key, e);
+    if (g->mutex && (rv = apr_global_mutex_lock(g->mutex)) != APR_SUCCESS) {
+        return rv;
+    }
+    rv = g->cache->store(g->cache_inst, s, key, sizeof(key),
+                         apr_time_now() + apr_time_from_sec(3650 * 86400),
+                         (unsigned char *)st, sizeof(*st), p);
+    if (g->mutex) {
+        apr_global_mutex_unlock(g->mutex);
+    }
+    return rv;
+}
+
+apr_status_t og_cache_get_status(og_global_t *g, server_rec *s, const og_entry_t *e,
+                                 og_status_t *st, apr_pool_t *p)
+{
+    unsigned char key[OG_CERT_ID_LEN + 1];
+    unsigned int len = sizeof(*st);
+    apr_status_t rv;
+
+    if (!g->cache_inst) {
+        return APR_ENOENT;
+    }
+    status_key(key, e);
+    if (g->mutex && (rv = apr_global_mutex_lock(g->mutex)) != APR_SUCCESS) {
+        return rv;
+    }
+    rv = g->cache->retrieve(g->cache_inst, s, key, sizeof(key), (unsigned char *)st, &len, p);
+    if (g->mutex) {
+        apr_global_mutex_unlock(g->mutex);
+    }
+    if (rv == APR_SUCCESS && (len != sizeof(*st) || !og_status_valid(st))) {
+        rv = APR_EINVAL;
+    }
+    return rv;
+}

@@ -20,6 +20,7 @@ static const char *set_renew_window(cmd_parms *cmd, void *dc, const char *arg);
 static const char *set_override(cmd_parms *cmd, void *dc, const char *arg);
 static const char *set_proxy(cmd_parms *cmd, void *dc, const char *arg);
 static const char *set_enforce(cmd_parms *cmd, void *dc, const char *arg);
+static const char *set_retry_delay(cmd_parms *cmd, void *dc, const char *arg);
 
 const command_rec og_cmds[] = {
     AP_INIT_FLAG("OCSPGuard", set_enabled, NULL, RSRC_CONF,
@@ -43,6 +44,9 @@ const command_rec og_cmds[] = {
                   "http://host:port: send responder traffic through this HTTP proxy"),
     AP_INIT_TAKE1("OCSPGuardEnforce", set_enforce, NULL, RSRC_CONF,
                   "warn|strict: strict fails startup on every error-level finding (default warn)"),
+    AP_INIT_TAKE1("OCSPGuardRetryDelay", set_retry_delay, NULL, RSRC_CONF,
+                  "seconds: first retry after a failed fetch, and the least time between "
+                  "two fetches of a certificate (default 60)"),
     AP_INIT_TAKE1(NULL, NULL, NULL, 0, NULL)
 };
 
@@ -56,6 +60,7 @@ void *og_create_sconf(apr_pool_t *p, server_rec *s)
     sc->prefetch_timeout = OG_UNSET;
     sc->renew_window = OG_UNSET;
     sc->enforce_strict = OG_UNSET;
+    sc->retry_delay = OG_UNSET;
     return sc;
 }
 
@@ -87,6 +92,7 @@ void *og_merge_sconf(apr_pool_t *p, void *basev, void *addv)
     c->renew_window = base->renew_window;
     c->proxy = base->proxy;
     c->enforce_strict = base->enforce_strict;
+    c->retry_delay = base->retry_delay;
     return c;
 }
 
@@ -330,4 +336,12 @@ static const char *set_enforce(cmd_parms *cmd, void *dc, const char *arg)
                             cmd->cmd->name, arg);
     }
     return NULL;
+}
+
+static const char *set_retry_delay(cmd_parms *cmd, void *dc, const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    (void)dc;
+    return err ? err : parse_seconds(cmd, arg, 1, 3600, &cmd_sconf(cmd)->retry_delay);
 }

@@ -15,6 +15,7 @@
 #include "og_ocsp.h"
 #include "og_fetch.h"
 #include "og_record.h"
+#include "og_sched.h"
 
 APLOG_USE_MODULE(ocsp_guard);
 extern module AP_MODULE_DECLARE_DATA ocsp_guard_module;
@@ -55,11 +56,13 @@ typedef struct og_sconf_t {
     int renew_window;               /* OCSPGuardRenewWindow, percent */
     const char *proxy;              /* OCSPGuardProxy */
     int enforce_strict;             /* OCSPGuardEnforce */
+    int retry_delay;                /* OCSPGuardRetryDelay, seconds */
 } og_sconf_t;
 
 #define OG_DEFAULT_RESPONDER_TIMEOUT 5
 #define OG_DEFAULT_PREFETCH_TIMEOUT  10
 #define OG_DEFAULT_RENEW_WINDOW      50
+#define OG_DEFAULT_RETRY_DELAY       60
 #define OG_DEFAULT_STORE_DIR         "ocsp_guard"   /* under ServerRoot */
 #define OG_DEFAULT_CACHE_NAME        "ocsp_guard"   /* under DefaultRuntimeDir */
 
@@ -78,8 +81,30 @@ typedef struct og_entry_t {
     og_ocsp_result_t result;
     int fetched;                    /* an exchange was attempted */
     int failures;                   /* consecutive */
+    const char *outcome;            /* of the last attempt, for the status page */
+    const char *state_key;          /* kind of the last outcome: log on change */
+    apr_time_t last_attempt;
+    apr_time_t last_success;
+    apr_time_t next_attempt;
+    int expired_logged;
     og_record_t rec;                /* current verified response, der NULL if none */
+    apr_pool_t *der_pool;           /* refresher only: owns rec.der */
 } og_entry_t;
+
+/* The per-certificate row the status handler reads from the shared cache
+ * (written by whichever process fetched last). Plain bytes: every process
+ * runs the same binary. */
+typedef struct og_status_t {
+    apr_uint32_t magic;
+    apr_int32_t failures;
+    apr_int32_t last_cert_status;   /* og_cert_status_e the responder last said */
+    apr_int32_t pad;
+    apr_time_t last_attempt;
+    apr_time_t last_success;
+    apr_time_t next_attempt;
+    apr_int64_t last_ms;
+    char outcome[200];
+} og_status_t;
 
 /* Everything of one configuration generation (lives in pconf). */
 typedef struct og_global_t {
@@ -91,6 +116,11 @@ typedef struct og_global_t {
     ap_socache_instance_t *cache_inst;
     const char *cache_desc;
     apr_global_mutex_t *mutex;      /* when the provider is not MT/MP safe */
+    const char *store_dir;          /* NULL: no persistence */
+    int store_warned;
+    const char *proxy;
+    og_sched_policy_t policy;
+    apr_pool_t *wd_pool;            /* refresher only */
 } og_global_t;
 
 extern og_global_t *og_g;
@@ -112,6 +142,30 @@ apr_status_t og_cache_put(og_global_t *g, server_rec *s, const og_entry_t *e,
 /* Copy the record of `id` into buf; *plen in: capacity, out: length. */
 apr_status_t og_cache_get(og_global_t *g, server_rec *s, const unsigned char *id,
                           unsigned char *buf, unsigned int *plen, apr_pool_t *p);
+apr_status_t og_cache_put_status(og_global_t *g, server_rec *s, const og_entry_t *e,
+                                 const og_status_t *st, apr_pool_t *p);
+apr_status_t og_cache_get_status(og_global_t *g, server_rec *s, const og_entry_t *e,
+                                 og_status_t *st, apr_pool_t *p);
+
+/* entry: one certificate's response life (mod_ocsp_guard_entry.c) */
+void og_entry_exchange(og_entry_t *e, apr_pool_t *p, const char *proxy, int timeout_s);
+void og_entry_apply(og_global_t *g, og_entry_t *e, server_rec *s, og_source_e src,
+                    int quiet_repeats, apr_pool_t *p);
+void og_entry_schedule(og_global_t *g, og_entry_t *e, apr_time_t now);
+void og_entry_publish(og_global_t *g, og_entry_t *e, server_rec *s, apr_pool_t *p);
+int og_entry_stapleable(const og_entry_t *e, apr_time_t now);
+int og_entry_load_store(og_global_t *g, og_entry_t *e, server_rec *s, apr_pool_t *p);
+void og_entry_check_expiry(og_global_t *g, og_entry_t *e, server_rec *s, apr_time_t now,
+                           apr_pool_t *p);
+apr_status_t og_store_prepare(og_global_t *g, server_rec *s, apr_pool_t *p);
+int og_status_valid(const og_status_t *st);
+const char *og_iso_time(apr_pool_t *p, apr_time_t t);
+
+/* refresher (mod_ocsp_guard_watchdog.c) */
+void og_watchdog_post_config(og_global_t *g, server_rec *s, apr_pool_t *pconf);
+
+/* status handler and mod_status section (mod_ocsp_guard_status.c) */
+void og_status_register_hooks(void);
 
 /* ssl hooks */
 void og_ssl_register_hooks(void);

@@ -57,18 +57,16 @@ apr_time_t og_sched_next(const og_sched_policy_t *pol, const og_sched_state_t *s
 {
     apr_time_t due;
 
-    if (st->last_attempt == 0) {
-        return now;
-    }
-    if (st->failures > 0) {
+    if (st->failures > 0 && st->last_attempt) {
         return st->last_attempt + og_sched_backoff(pol, st->failures, st->last_attempt,
                                                    st->has_response ? st->next_update : 0);
     }
     if (!st->has_response) {
-        return st->last_attempt + pol->retry_min;
+        return st->last_attempt ? st->last_attempt + pol->retry_min : now;
     }
+    /* a response held (fetched, or loaded from the store at startup) */
     due = og_sched_renew_at(pol, st->this_update, st->next_update);
-    if (due < st->last_attempt + pol->retry_min) {
+    if (st->last_attempt && due < st->last_attempt + pol->retry_min) {
         due = st->last_attempt + pol->retry_min;
     }
     return due;

@@ -11,7 +11,7 @@ import pytest
 
 from ogtest.httpd import Httpd
 from ogtest.pki import PKI
-from ogtest.responder import DEFAULT_DELAY_S, DEFAULT_VALIDITY_MINUTES, OcspFront
+from ogtest.responder import DEFAULT_DELAY_S, DEFAULT_SHORT_SECONDS, DEFAULT_VALIDITY_MINUTES, OcspFront
 from ogtest.util import LOOPBACK, free_port, world_readable_tempdir
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -51,6 +51,7 @@ def _front_defaults(front):
     front.mode = 'ok'
     front.delay = DEFAULT_DELAY_S
     front.validity_minutes = DEFAULT_VALIDITY_MINUTES
+    front.short_seconds = DEFAULT_SHORT_SECONDS
     front.signer = 'delegated'
     front.reset()
 

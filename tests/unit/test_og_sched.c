@@ -89,6 +89,17 @@ static void test_sched_next_after_failures_backs_off(void **state)
     assert_true(og_sched_next(&pol, &st, S(5000)) == S(5000 + 240));
 }
 
+static void test_sched_stored_response_waits_for_renewal(void **state)
+{
+    og_sched_policy_t pol;
+    /* loaded from the store at startup: never attempted in this run */
+    og_sched_state_t st = { 1, S(0), S(86400), 0, 0 };
+
+    (void)state;
+    og_sched_defaults(&pol);
+    assert_true(og_sched_next(&pol, &st, S(100)) == S(43200));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -99,6 +110,7 @@ int main(void)
         cmocka_unit_test(test_sched_next_after_success_is_renewal),
         cmocka_unit_test(test_sched_next_never_hammers_stale_responder),
         cmocka_unit_test(test_sched_next_after_failures_backs_off),
+        cmocka_unit_test(test_sched_stored_response_waits_for_renewal),
     };
     return cmocka_run_group_tests_name("og_sched", tests, NULL, NULL);
 }

@@ -31,7 +31,8 @@ OVERSIZE_BYTES = 2 * 1024 * 1024
 MAX_POST_BYTES = 1024 * 1024
 # Bare OCSPResponse { responseStatus } for the error modes: DER 30 03 0A 01 NN.
 BARE_STATUS = {'malformedrequest': 1, 'internalerror': 2, 'trylater': 3, 'sigrequired': 5, 'unauthorized': 6}
-FORGED = ('wrongsigner', 'lookalike', 'otherca', 'othercert', 'expired', 'future', 'nonextupdate')
+DEFAULT_SHORT_SECONDS = 20
+FORGED = ('wrongsigner', 'lookalike', 'otherca', 'othercert', 'expired', 'future', 'nonextupdate', 'short')
 MODES = ('ok', 'slow', 'hang', 'trickle', 'http500', 'redirect', 'wrongtype', 'oversize', 'garbage',
          *BARE_STATUS, *FORGED)
 
@@ -169,6 +170,8 @@ class OcspFront:
         self.signer = signer
         self.delay = DEFAULT_DELAY_S
         self.validity_minutes = DEFAULT_VALIDITY_MINUTES
+        self.short_seconds = DEFAULT_SHORT_SECONDS
+        self.redirects_followed = 0  # requests that arrived at a redirect's target
         self.dir = os.path.join(pki.dir, 'front')
         os.makedirs(self.dir, exist_ok=True)
         self.log_path = os.path.join(self.dir, 'requests.log')
@@ -210,6 +213,7 @@ class OcspFront:
     def reset(self):
         with self._lock:
             self._requests.clear()
+            self.redirects_followed = 0
 
     def wait_for_count(self, n, timeout):
         """Poll until at least n requests were received; True if so within timeout seconds."""
@@ -244,6 +248,8 @@ class OcspFront:
     def record(self, method, path, der, serial, mode):
         with self._lock:
             self._requests.append((method, len(path), der, serial))
+            if path.startswith(REDIRECT_PREFIX + '/'):
+                self.redirects_followed += 1
         self.log(f'{method} path_len={len(path)} der_len={len(der)} '
                  f'serial={"-" if serial is None else format(serial, "X")} mode={mode}')
 
@@ -293,12 +299,14 @@ class OcspFront:
             this_update, next_update = now + day, now + day + validity
         elif mode == 'nonextupdate':
             next_update = None
+        elif mode == 'short':  # a good response valid for short_seconds only, to drive time in tests
+            this_update, next_update = now, now + datetime.timedelta(seconds=self.short_seconds)
         elif mode == 'othercert':
             leaf = next(other for other in self.pki.leaves.values() if other.serial != serial)
-        elif mode == 'wrongsigner':  # chains to the intermediate, but lacks EKU OCSPSigning
+        if mode == 'wrongsigner':  # chains to the intermediate, but lacks EKU OCSPSigning
             signer_cert, signer_key = _load_pair(self.pki.plainleaf.cert, self.pki.plainleaf.key)
             embedded = [signer_cert, issuer]
-        else:  # lookalike, otherca
+        elif mode in ('lookalike', 'otherca'):
             hostile = self.pki.lookalike if mode == 'lookalike' else self.pki.otherca
             signer_cert, signer_key = _load_pair(hostile.cert, hostile.key)
             embedded = [signer_cert]

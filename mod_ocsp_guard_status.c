@@ -1,0 +1,265 @@
+/* mod_ocsp_guard_status.c: the ocsp-guard-status handler (JSON by default,
+ * an HTML table for browsers) and a section in mod_status' server-status.
+ * Rows are built once from the registry and the shared cache (which holds
+ * what the process that fetched last wrote); the renderers only format. */
+#include <apr_strings.h>
+#include <apr_optional.h>
+#include <httpd.h>
+#include <http_protocol.h>
+#include <http_request.h>
+#include <mod_status.h>
+
+#include "mod_ocsp_guard.h"
+#include "mod_ocsp_guard_private.h"
+
+#define OG_HANDLER "ocsp-guard-status"
+
+typedef struct og_row_t {
+    const og_entry_t *e;
+    og_record_t rec;
+    int have_rec;
+    og_status_t st;
+    int have_st;
+    int stapled;
+    const char *cert_status;
+    apr_time_t renew_at;
+} og_row_t;
+
+static int og_status_handler(request_rec *r);
+static int og_status_hook(request_rec *r, int flags);
+static apr_array_header_t *collect_rows(request_rec *r, og_global_t *g);
+static void render_json(request_rec *r, og_global_t *g, apr_array_header_t *rows);
+static void render_html(request_rec *r, apr_array_header_t *rows, int full_page);
+static const char *json_str(apr_pool_t *p, const char *s);
+static const char *json_time(apr_pool_t *p, apr_time_t t);
+
+static apr_array_header_t *collect_rows(request_rec *r, og_global_t *g)
+{
+    apr_array_header_t *rows = apr_array_make(r->pool, g->entries->nelts, sizeof(og_row_t));
+    apr_time_t now = apr_time_now();
+    int i;
+
+    for (i = 0; i < g->entries->nelts; i++) {
+        og_row_t *row = apr_array_push(rows);
+        unsigned char *buf = apr_palloc(r->pool, OG_RECORD_MAX);
+        unsigned int len = OG_RECORD_MAX;
+
+        memset(row, 0, sizeof(*row));
+        row->e = APR_ARRAY_IDX(g->entries, i, og_entry_t *);
+        row->have_rec = og_cache_get(g, r->server, row->e->cert->id, buf, &len, r->pool)
+                            == APR_SUCCESS
+                        && og_record_decode(&row->rec, buf, len) == 0;
+        row->have_st = og_cache_get_status(g, r->server, row->e, &row->st, r->pool)
+                       == APR_SUCCESS;
+        row->stapled = row->have_rec && og_record_stapleable(&row->rec, now);
+        if (row->have_rec) {
+            row->cert_status = og_ocsp_status_str(row->rec.cert_status);
+            row->renew_at = og_sched_renew_at(&g->policy, row->rec.this_update,
+                                              row->rec.next_update);
+        }
+        else if (row->have_st && row->st.last_cert_status > OG_STATUS_NONE
+                 && row->st.last_cert_status <= OG_STATUS_UNKNOWN) {
+            row->cert_status = og_ocsp_status_str((og_cert_status_e)row->st.last_cert_status);
+        }
+        else {
+            row->cert_status = "none yet";
+        }
+    }
+    return rows;
+}
+
+static const char *json_str(apr_pool_t *p, const char *s)
+{
+    apr_size_t n = 2;
+    const char *i;
+    char *out, *o;
+
+    if (!s) {
+        return "null";
+    }
+    for (i = s; *i; i++) {
+        n += ((unsigned char)*i < 0x20 || *i == '"' || *i == '\\') ? 6 : 1;
+    }
+    o = out = apr_palloc(p, n + 1);
+    *o++ = '"';
+    for (i = s; *i; i++) {
+        unsigned char c = (unsigned char)*i;
+        if (c == '"' || c == '\\') {
+            *o++ = '\\';
+            *o++ = (char)c;
+        }
+        else if (c < 0x20) {
+            o += apr_snprintf(o, 7, "\\u%04x", c);
+        }
+        else {
+            *o++ = (char)c;
+        }
+    }
+    *o++ = '"';
+    *o = '\0';
+    return out;
+}
+
+static const char *json_time(apr_pool_t *p, apr_time_t t)
+{
+    return json_str(p, t ? og_iso_time(p, t) : NULL);
+}
+
+static void render_json(request_rec *r, og_global_t *g, apr_array_header_t *rows)
+{
+    apr_pool_t *p = r->pool;
+    int i, j;
+
+    ap_set_content_type(r, "application/json");
+    ap_rprintf(r, "{\"module\":\"mod_ocsp_guard\",\"version\":\"%s\",\"time\":%s,"
+               "\"cache\":%s,\"store\":%s,\"certificates\":[",
+               MOD_OCSP_GUARD_VERSION, json_time(p, apr_time_now()),
+               json_str(p, g->cache_desc), json_str(p, g->store_dir));
+    for (i = 0; i < rows->nelts; i++) {
+        og_row_t *row = &APR_ARRAY_IDX(rows, i, og_row_t);
+        const og_entry_t *e = row->e;
+
+        ap_rprintf(r, "%s{\"id\":\"%s\",\"subject\":%s,\"serial\":\"%s\",\"vhosts\":[",
+                   i ? "," : "", e->cert->id_hex, json_str(p, e->cert->subject),
+                   e->cert->serial_hex);
+        for (j = 0; j < e->vhosts->nelts; j++) {
+            server_rec *vs = APR_ARRAY_IDX(e->vhosts, j, server_rec *);
+            ap_rprintf(r, "%s%s", j ? "," : "",
+                       json_str(p, apr_psprintf(p, "%s:%d", vs->server_hostname,
+                                                vs->addrs ? vs->addrs->host_port : vs->port)));
+        }
+        ap_rprintf(r, "],\"responder\":%s,\"responder_origin\":%s,\"must_staple\":%s,"
+                   "\"cert_status\":%s,\"this_update\":%s,\"next_update\":%s,"
+                   "\"renew_at\":%s,\"source\":%s,\"stapled\":%s,",
+                   json_str(p, e->url), json_str(p, e->url ? e->url_origin : NULL),
+                   e->cert->must_staple ? "true" : "false", json_str(p, row->cert_status),
+                   json_time(p, row->have_rec ? row->rec.this_update : 0),
+                   json_time(p, row->have_rec ? row->rec.next_update : 0),
+                   json_time(p, row->renew_at),
+                   json_str(p, og_source_str(row->have_rec ? row->rec.source : OG_SOURCE_NONE)),
+                   row->stapled ? "true" : "false");
+        ap_rprintf(r, "\"last_fetch\":{\"time\":%s,\"outcome\":%s,\"ms\":%" APR_INT64_T_FMT
+                   "},\"last_success\":%s,\"next_attempt\":%s,\"consecutive_failures\":%d}",
+                   json_time(p, row->have_st ? row->st.last_attempt : 0),
+                   json_str(p, row->have_st && row->st.outcome[0] ? row->st.outcome : NULL),
+                   row->have_st ? row->st.last_ms : (apr_int64_t)0,
+                   json_time(p, row->have_st ? row->st.last_success : 0),
+                   json_time(p, e->url && row->have_st ? row->st.next_attempt : 0),
+                   row->have_st ? (int)row->st.failures : 0);
+    }
+    ap_rputs("]}\n", r);
+}
+
+static void render_html(request_rec *r, apr_array_header_t *rows, int full_page)
+{
+    apr_pool_t *p = r->pool;
+    int i, j;
+
+    if (full_page) {
+        ap_set_content_type(r, "text/html; charset=utf-8");
+        ap_rputs(DOCTYPE_HTML_4_01 "<html><head><title>mod_ocsp_guard status</title>"
+                 "<style>td,th{padding:2px 6px;border-bottom:1px solid #ccc;text-align:left}"
+                 ".bad{color:#a00}</style></head><body>\n", r);
+    }
+    ap_rputs("<h2>mod_ocsp_guard: OCSP stapling</h2>\n<table><tr><th>certificate</th>"
+             "<th>serial</th><th>virtual hosts</th><th>responder</th><th>status</th>"
+             "<th>thisUpdate</th><th>nextUpdate</th><th>renew at</th><th>last fetch</th>"
+             "<th>failures</th><th>source</th><th>stapled</th></tr>\n", r);
+    for (i = 0; i < rows->nelts; i++) {
+        og_row_t *row = &APR_ARRAY_IDX(rows, i, og_row_t);
+        const og_entry_t *e = row->e;
+        const char *vh = "";
+
+        for (j = 0; j < e->vhosts->nelts; j++) {
+            server_rec *vs = APR_ARRAY_IDX(e->vhosts, j, server_rec *);
+            vh = apr_pstrcat(p, vh, j ? ", " : "", ap_escape_html2(p, vs->server_hostname, 0),
+                             NULL);
+        }
+        ap_rprintf(r, "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td%s>%s</td>"
+                   "<td>%s</td><td>%s</td><td>%s</td><td>%s (%s, %" APR_INT64_T_FMT
+                   " ms)</td><td>%d</td><td>%s</td><td%s>%s</td></tr>\n",
+                   ap_escape_html2(p, e->cert->subject, 0), e->cert->serial_hex, vh,
+                   e->url ? ap_escape_html2(p, e->url, 0) : "(none)",
+                   strcmp(row->cert_status, "good") ? " class=\"bad\"" : "", row->cert_status,
+                   row->have_rec ? og_iso_time(p, row->rec.this_update) : "-",
+                   row->have_rec ? og_iso_time(p, row->rec.next_update) : "-",
+                   row->renew_at ? og_iso_time(p, row->renew_at) : "-",
+                   row->have_st && row->st.last_attempt
+                   ? og_iso_time(p, row->st.last_attempt) : "never",
+                   row->have_st && row->st.outcome[0]
+                   ? ap_escape_html2(p, row->st.outcome, 0) : "-",
+                   row->have_st ? row->st.last_ms : (apr_int64_t)0,
+                   row->have_st ? (int)row->st.failures : 0,
+                   og_source_str(row->have_rec ? row->rec.source : OG_SOURCE_NONE),
+                   row->stapled ? "" : " class=\"bad\"", row->stapled ? "yes" : "no");
+    }
+    ap_rputs("</table>\n", r);
+    if (full_page) {
+        ap_rputs("</body></html>\n", r);
+    }
+}
+
+static int og_status_handler(request_rec *r)
+{
+    og_global_t *g = og_g;
+    const char *accept;
+    int json;
+
+    if (!r->handler || strcmp(r->handler, OG_HANDLER)) {
+        return DECLINED;
+    }
+    if (r->method_number != M_GET) {
+        return HTTP_METHOD_NOT_ALLOWED;
+    }
+    if (!g) {
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
+    accept = apr_table_get(r->headers_in, "Accept");
+    json = (r->args && !strcmp(r->args, "json"))
+           || !accept || ap_strcasestr(accept, "application/json")
+           || !ap_strcasestr(accept, "text/html");
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    apr_table_mergen(r->headers_out, "Vary", "Accept");
+    if (r->header_only) {
+        ap_set_content_type(r, json ? "application/json" : "text/html; charset=utf-8");
+        return OK;
+    }
+    if (json) {
+        render_json(r, g, collect_rows(r, g));
+    }
+    else {
+        render_html(r, collect_rows(r, g), 1);
+    }
+    return OK;
+}
+
+static int og_status_hook(request_rec *r, int flags)
+{
+    og_global_t *g = og_g;
+    apr_array_header_t *rows;
+    int i, stapled = 0, failing = 0;
+
+    if (!g || g->entries->nelts == 0) {
+        return OK;
+    }
+    rows = collect_rows(r, g);
+    if (flags & AP_STATUS_SHORT) {
+        for (i = 0; i < rows->nelts; i++) {
+            og_row_t *row = &APR_ARRAY_IDX(rows, i, og_row_t);
+            stapled += row->stapled;
+            failing += row->have_st && row->st.failures > 0;
+        }
+        ap_rprintf(r, "OCSPGuardCertificates: %d\nOCSPGuardStapled: %d\n"
+                   "OCSPGuardFailing: %d\n", rows->nelts, stapled, failing);
+    }
+    else {
+        render_html(r, rows, 0);
+    }
+    return OK;
+}
+
+void og_status_register_hooks(void)
+{
+    ap_hook_handler(og_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    APR_OPTIONAL_HOOK(ap, status_hook, og_status_hook, NULL, NULL, APR_HOOK_MIDDLE);
+}

@@ -1,0 +1,91 @@
+/* mod_ocsp_guard_watchdog.c: the background refresher. One mod_watchdog
+ * singleton for the whole server, running in one child (so as the
+ * unprivileged User): every second it asks og_sched which certificates are
+ * due, fetches and verifies them one by one, and hands the outcome to
+ * og_entry_apply (cache, store, status, logs once per change of state). */
+#include <apr_optional.h>
+#include <mod_watchdog.h>
+
+#include "mod_ocsp_guard_private.h"
+
+#define OG_WATCHDOG_NAME "_ocsp_guard_"
+
+static apr_status_t og_wd_callback(int state, void *data, apr_pool_t *pool);
+static void refresh_due(og_global_t *g, apr_pool_t *ptemp);
+
+static APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) *wd_get_instance;
+static APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *wd_register_callback;
+
+static void refresh_due(og_global_t *g, apr_pool_t *ptemp)
+{
+    int i;
+
+    for (i = 0; i < g->entries->nelts; i++) {
+        og_entry_t *e = APR_ARRAY_IDX(g->entries, i, og_entry_t *);
+        apr_time_t now = apr_time_now();
+        apr_pool_t *p;
+
+        if (!e->url || !e->req_der) {
+            continue;
+        }
+        apr_pool_create(&p, ptemp);
+        og_entry_check_expiry(g, e, g->s, now, p);
+        if (now >= e->next_attempt) {
+            og_entry_exchange(e, p, g->proxy, e->timeout_s);
+            og_entry_apply(g, e, g->s, OG_SOURCE_REFRESH, 1, p);
+            og_entry_check_expiry(g, e, g->s, apr_time_now(), p);
+        }
+        apr_pool_destroy(p);
+    }
+}
+
+static apr_status_t og_wd_callback(int state, void *data, apr_pool_t *pool)
+{
+    og_global_t *g = data;
+    apr_pool_t *ptemp;
+
+    switch (state) {
+    case AP_WATCHDOG_STATE_STARTING:
+        apr_pool_create(&g->wd_pool, pool);
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, g->s, OGLOGNO(00030)
+                     "background refresh started in child %" APR_PID_T_FMT
+                     " for %d certificate(s)", getpid(), g->entries->nelts);
+        break;
+    case AP_WATCHDOG_STATE_RUNNING:
+        apr_pool_create(&ptemp, g->wd_pool);
+        refresh_due(g, ptemp);
+        apr_pool_destroy(ptemp);
+        break;
+    case AP_WATCHDOG_STATE_STOPPING:
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, g->s, OGLOGNO(00031)
+                     "background refresh stopping in child %" APR_PID_T_FMT, getpid());
+        break;
+    }
+    return APR_SUCCESS;
+}
+
+void og_watchdog_post_config(og_global_t *g, server_rec *s, apr_pool_t *pconf)
+{
+    ap_watchdog_t *wd = NULL;
+    apr_status_t rv;
+
+    wd_get_instance = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
+    wd_register_callback = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
+    if (!wd_get_instance || !wd_register_callback) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, OGLOGNO(00032)
+                     "mod_watchdog is not loaded: responses are fetched at startup only and "
+                     "are NOT refreshed before they expire; add 'LoadModule watchdog_module "
+                     "modules/mod_watchdog.so'");
+        return;
+    }
+    /* child (parent = 0), singleton: one refresher for the whole server */
+    rv = wd_get_instance(&wd, OG_WATCHDOG_NAME, 0, 1, pconf);
+    if (rv == APR_SUCCESS) {
+        rv = wd_register_callback(wd, AP_WD_TM_INTERVAL, g, og_wd_callback);
+    }
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, OGLOGNO(00033)
+                     "cannot start the background refresh (mod_watchdog): responses are "
+                     "fetched at startup only and expire; check the error log above");
+    }
+}
