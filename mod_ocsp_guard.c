@@ -45,6 +45,8 @@ static int og_hook_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *p
 static int og_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                                server_rec *s);
 static void og_hook_child_init(apr_pool_t *p, server_rec *s);
+static int og_hook_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                                server_rec *s);
 static apr_status_t og_global_cleanup(void *data);
 static void prefetch(og_global_t *g, server_rec *s, apr_pool_t *ptemp, int timeout_s);
 static void *APR_THREAD_FUNC prefetch_worker(apr_thread_t *t, void *data);
@@ -162,7 +164,8 @@ static void prefetch(og_global_t *g, server_rec *s, apr_pool_t *ptemp, int timeo
                          "the first handshakes get no staple and the background refresh "
                          "fetches it. Raise OCSPGuardPrefetchTimeout if responders are slow",
                          og_entry_desc(ptemp, job->e), timeout_s, job->e->url);
-            job->e->outcome = "not asked yet: OCSPGuardPrefetchTimeout ran out";
+            apr_cpystrn(job->e->outcome, "not asked yet: OCSPGuardPrefetchTimeout ran out",
+                        sizeof(job->e->outcome));
             og_entry_publish(g, job->e, s, ptemp);
         }
     }
@@ -214,7 +217,7 @@ static int og_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
     int prefetch_timeout = sc->prefetch_timeout != OG_UNSET
         ? sc->prefetch_timeout : OG_DEFAULT_PREFETCH_TIMEOUT;
     apr_time_t start = apr_time_now(), now;
-    int i, stapled = 0, revoked = 0, no_url = 0, failed = 0, stored = 0;
+    int i, stapled = 0, revoked = 0, no_url = 0, failed = 0, stored = 0, errors = 0;
 
     (void)plog;
     /* 1. The dry run of the first start: nothing is fetched or created. */
@@ -223,6 +226,8 @@ static int og_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
     }
     g->s = s;
     g->proxy = sc->proxy;
+    /* the configuration findings, into the error log this time */
+    og_check_config(ptemp, s, 1);
     og_sched_defaults(&g->policy);
     g->policy.renew_window = sc->renew_window != OG_UNSET ? sc->renew_window
                                                           : OG_DEFAULT_RENEW_WINDOW;
@@ -241,7 +246,7 @@ static int og_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
 
         if (!e->url) {
             no_url++;
-            e->outcome = "no OCSP URL: not stapled";
+            apr_cpystrn(e->outcome, "no OCSP URL: not stapled", sizeof(e->outcome));
             ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, OGLOGNO(00018)
                          "%s: no OCSP URL in the certificate and no "
                          "OCSPGuardResponderOverride; it is served without a staple "
@@ -295,8 +300,10 @@ static int og_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
         }
         else if (e->url) {
             failed++;
+            errors += e->cert->must_staple; /* logged as OG00016 */
         }
     }
+    errors += revoked; /* logged as OG00014 / OG00028 */
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, OGLOGNO(00020)
                  "mod_ocsp_guard %s: %d certificate(s), %d stapled (%d revoked, %d from "
                  "the store), %d without OCSP URL, %d without a response yet; prefetch took %"
@@ -304,7 +311,31 @@ static int og_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
                  g->entries->nelts, stapled, revoked, stored, no_url, failed,
                  apr_time_as_msec(now - start), g->cache_desc,
                  g->store_dir ? g->store_dir : "(none)");
+    if (errors && sc->enforce_strict == 1) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, OGLOGNO(00035)
+                     "OCSPGuardEnforce strict: %d certificate(s) are revoked or Must-Staple "
+                     "without a valid response (see the error lines above); refusing to "
+                     "start. Fix them, or set 'OCSPGuardEnforce warn' to start anyway",
+                     errors);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     return OK;
+}
+
+/* apachectl -t and every (re)start: the stapling diagnostics. Outside of -t
+ * only what stops the server is logged here (the error log is not open yet);
+ * post-config logs the rest into the error log. */
+static int og_hook_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                                server_rec *s)
+{
+    int test = ap_state_query(AP_SQ_RUN_MODE) == AP_SQ_RM_CONFIG_TEST;
+
+    (void)pconf;
+    (void)plog;
+    if (ap_state_query(AP_SQ_RUN_MODE) == AP_SQ_RM_CONFIG_DUMP) {
+        return OK;
+    }
+    return og_check_config(ptemp, s, test) ? HTTP_INTERNAL_SERVER_ERROR : OK;
 }
 
 static void og_hook_child_init(apr_pool_t *p, server_rec *s)
@@ -319,6 +350,8 @@ static void og_register_hooks(apr_pool_t *p)
     (void)p;
     /* a fresh registry per configuration generation */
     ap_hook_pre_config(og_hook_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    /* the stapling diagnostics, for apachectl -t and every start */
+    ap_hook_check_config(og_hook_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     /* after mod_ssl primed the certificates: cache, prefetch */
     ap_hook_post_config(og_hook_post_config, after_ssl, NULL, APR_HOOK_MIDDLE);
     /* attach the cache mutex in every child */

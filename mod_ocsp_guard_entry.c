@@ -164,9 +164,13 @@ void og_entry_apply(og_global_t *g, og_entry_t *e, server_rec *s, og_source_e sr
     int changed = !e->state_key || strcmp(e->state_key, key) != 0;
     int level = (changed || !quiet_repeats) ? APLOG_WARNING : APLOG_DEBUG;
     int prior_failures = e->failures;
+    apr_interval_time_t left = e->rec.next_update - now;
     const char *keep = og_entry_stapleable(e, now)
-        ? apr_psprintf(p, "the current response (valid until %s) stays stapled",
-                       og_iso_time(p, e->rec.next_update))
+        ? apr_psprintf(p, "the current response stays stapled until its nextUpdate %s "
+                       "(%" APR_TIME_T_FMT "h %02" APR_TIME_T_FMT "m %02" APR_TIME_T_FMT
+                       "s left)", og_iso_time(p, e->rec.next_update),
+                       apr_time_sec(left) / 3600, (apr_time_sec(left) / 60) % 60,
+                       apr_time_sec(left) % 60)
         : "handshakes get no staple until a fetch succeeds";
 
     e->last_attempt = now;
@@ -174,7 +178,8 @@ void og_entry_apply(og_global_t *g, og_entry_t *e, server_rec *s, og_source_e sr
     e->state_key = apr_pstrdup(g->wd_pool ? g->wd_pool : g->pool, key);
     if (e->fetch.err != OG_FETCH_OK) {
         e->failures++;
-        e->outcome = apr_psprintf(p, "%s: %s", og_fetch_err_str(e->fetch.err), e->fetch.detail);
+        apr_snprintf(e->outcome, sizeof(e->outcome), "%s: %s", og_fetch_err_str(e->fetch.err),
+                     e->fetch.detail);
         ap_log_error(APLOG_MARK, level, 0, s, OGLOGNO(00010)
                      "%s: OCSP responder %s (%s) failed: %s (after %" APR_TIME_T_FMT
                      " ms, %d failure(s) in a row); %s. %s", desc, e->url, e->url_origin,
@@ -183,15 +188,15 @@ void og_entry_apply(og_global_t *g, og_entry_t *e, server_rec *s, og_source_e sr
     }
     else if (e->result.verdict != OG_VERDICT_OK) {
         e->failures++;
-        e->outcome = apr_psprintf(p, "rejected: %s: %s",
-                                  og_ocsp_verdict_str(e->result.verdict), e->result.detail);
+        apr_snprintf(e->outcome, sizeof(e->outcome), "rejected: %s: %s",
+                     og_ocsp_verdict_str(e->result.verdict), e->result.detail);
         ap_log_error(APLOG_MARK, level, 0, s, OGLOGNO(00011)
                      "%s: response from %s %s; it is not stored and never stapled "
                      "(%d failure(s) in a row); %s", desc, e->url, e->outcome, e->failures, keep);
     }
     else if (e->result.cert_status == OG_STATUS_UNKNOWN) {
         e->failures++;
-        e->outcome = "responder answered unknown";
+        apr_cpystrn(e->outcome, "responder answered unknown", sizeof(e->outcome));
         ap_log_error(APLOG_MARK, level, 0, s, OGLOGNO(00012)
                      "%s: responder %s answers 'unknown' for this certificate; an unknown "
                      "status is not stapled; %s. Check that %s is the responder of the "
@@ -201,7 +206,9 @@ void og_entry_apply(og_global_t *g, og_entry_t *e, server_rec *s, og_source_e sr
     else {
         e->failures = 0;
         e->last_success = now;
-        e->outcome = e->result.cert_status == OG_STATUS_REVOKED ? "ok: revoked" : "ok: good";
+        apr_cpystrn(e->outcome, e->result.cert_status == OG_STATUS_REVOKED ? "ok: revoked"
+                                                                            : "ok: good",
+                    sizeof(e->outcome));
         keep_response(g, e, src, now);
         if (og_cache_put(g, s, e, p) != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, OGLOGNO(00013)
@@ -268,9 +275,7 @@ void og_entry_publish(og_global_t *g, og_entry_t *e, server_rec *s, apr_pool_t *
     st.last_cert_status = e->fetched && e->fetch.err == OG_FETCH_OK
                           && e->result.verdict == OG_VERDICT_OK
                           ? (apr_int32_t)e->result.cert_status : (apr_int32_t)e->rec.cert_status;
-    if (e->outcome) {
-        apr_cpystrn(st.outcome, e->outcome, sizeof(st.outcome));
-    }
+    apr_cpystrn(st.outcome, e->outcome, sizeof(st.outcome));
     og_cache_put_status(g, s, e, &st, p);
 }
 
@@ -349,7 +354,7 @@ int og_entry_load_store(og_global_t *g, og_entry_t *e, server_rec *s, apr_pool_t
     e->rec.cert_status = res.cert_status;
     e->rec.source = OG_SOURCE_STORE;
     e->last_success = rec.fetched_at;
-    e->outcome = "loaded from store";
+    apr_cpystrn(e->outcome, "loaded from store", sizeof(e->outcome));
     if (og_cache_put(g, s, e, p) != APR_SUCCESS) {
         return 0;
     }
@@ -378,7 +383,7 @@ void og_entry_check_expiry(og_global_t *g, og_entry_t *e, server_rec *s, apr_tim
                  "%s: the last good response expired at %s and the responder %s has failed "
                  "%d time(s) since (%s); handshakes get NO staple now (an expired one is "
                  "never sent). %s", og_entry_desc(p, e), og_iso_time(p, e->rec.next_update),
-                 e->url, e->failures, e->outcome ? e->outcome : "no answer",
+                 e->url, e->failures, e->outcome[0] ? e->outcome : "no answer",
                  e->cert->must_staple ? "This certificate is Must-Staple: clients refuse to "
                  "connect. Fix the responder access now" : "Fix the responder access "
                  "(see the earlier OG00010/OG00011 lines)");

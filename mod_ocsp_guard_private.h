@@ -81,7 +81,7 @@ typedef struct og_entry_t {
     og_ocsp_result_t result;
     int fetched;                    /* an exchange was attempted */
     int failures;                   /* consecutive */
-    const char *outcome;            /* of the last attempt, for the status page */
+    char outcome[200];              /* of the last attempt, for the status page */
     const char *state_key;          /* kind of the last outcome: log on change */
     apr_time_t last_attempt;
     apr_time_t last_success;
@@ -163,6 +163,9 @@ const char *og_iso_time(apr_pool_t *p, apr_time_t t);
 
 /* refresher (mod_ocsp_guard_watchdog.c) */
 void og_watchdog_post_config(og_global_t *g, server_rec *s, apr_pool_t *pconf);
+
+/* configuration diagnostics (mod_ocsp_guard_check.c): number of fatal findings */
+int og_check_config(apr_pool_t *ptemp, server_rec *s, int log_all);
 
 /* status handler and mod_status section (mod_ocsp_guard_status.c) */
 void og_status_register_hooks(void);

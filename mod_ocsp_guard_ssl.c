@@ -99,6 +99,9 @@ static int og_hook_ocsp_get_resp(server_rec *s, conn_rec *c, const char *id,
 
 void og_ssl_register_hooks(void)
 {
-    ap_hook_ssl_ocsp_prime_hook(og_hook_ocsp_prime, NULL, NULL, APR_HOOK_MIDDLE);
+    /* before mod_md's: with MDStapling on too, mod_ocsp_guard staples (OG00046) */
+    static const char *const before_md[] = { "mod_md.c", NULL };
+
+    ap_hook_ssl_ocsp_prime_hook(og_hook_ocsp_prime, NULL, before_md, APR_HOOK_MIDDLE);
     ap_hook_ssl_ocsp_get_resp_hook(og_hook_ocsp_get_resp, NULL, NULL, APR_HOOK_MIDDLE);
 }

@@ -46,7 +46,10 @@ static apr_status_t og_wd_callback(int state, void *data, apr_pool_t *pool)
 
     switch (state) {
     case AP_WATCHDOG_STATE_STARTING:
-        apr_pool_create(&g->wd_pool, pool);
+        /* `pool` is cleared right after this call: the refresher gets a pool of
+         * its own, with its own allocator, used by this thread only */
+        (void)pool;
+        apr_pool_create_unmanaged_ex(&g->wd_pool, NULL, NULL);
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, g->s, OGLOGNO(00030)
                      "background refresh started in child %" APR_PID_T_FMT
                      " for %d certificate(s)", getpid(), g->entries->nelts);

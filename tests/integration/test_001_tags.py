@@ -1,5 +1,5 @@
 """Log tags: every OGLOGNO(nnnnn) call site has its own number, the next free number in tags.next
-is above all of them, and README's diagnostic table names only tags that exist in the code."""
+is above all of them, and README's diagnostic table names exactly the tags that exist in the code."""
 import glob
 import os
 import re
@@ -8,10 +8,13 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def code_tags():
+    """Tags of log call sites (OGLOGNO) and of the configuration rules (og_check.c's TAG_*)."""
     tags = []
     for path in glob.glob(os.path.join(REPO, '*.c')):
         with open(path) as f:
-            tags += re.findall(r'OGLOGNO\((\d{5})\)', f.read())
+            text = f.read()
+        tags += re.findall(r'OGLOGNO\((\d{5})\)', text)
+        tags += ['%05d' % int(n) for n in re.findall(r'#define TAG_\w+\s+(\d+)', text)]
     return tags
 
 
@@ -28,7 +31,8 @@ def test_tags_next_is_above_every_tag():
     assert nxt > max(int(t) for t in code_tags())
 
 
-def test_readme_lists_only_real_tags():
+def test_readme_lists_exactly_the_real_tags():
     with open(os.path.join(REPO, 'README.md')) as f:
         readme = set(re.findall(r'OG(\d{5})', f.read()))
     assert readme <= set(code_tags()), sorted(readme - set(code_tags()))
+    assert set(code_tags()) <= readme, f'tags missing from README: {sorted(set(code_tags()) - readme)}'

@@ -22,7 +22,7 @@ STANDARD_MODULES = [('mpm_event_module', 'mod_mpm_event.so'), ('authz_core_modul
                     ('dir_module', 'mod_dir.so')]  # mod_dir: / serves htdocs/index.html
 GENERATION_UP = 'resuming normal operations'  # AH00489, logged by every (re)started generation
 LOG_TAG = re.compile(r'OG\d{5}')
-SANITIZER_REPORT = re.compile(r'ERROR: AddressSanitizer|runtime error: |ERROR: LeakSanitizer')
+SANITIZER_REPORT = re.compile(r'ERROR: AddressSanitizer|runtime error: |ERROR: LeakSanitizer|exit signal (Segmentation|Abort|Bus|Illegal)')
 SANITIZER_RUNTIMES = '/usr/lib/x86_64-linux-gnu/libasan.so.8:/usr/lib/x86_64-linux-gnu/libubsan.so.1'
 
 
@@ -201,7 +201,7 @@ class Httpd:
     # ---- internals -----------------------------------------------------------------------------
 
     def sanitizer_reports(self):
-        """ASan/UBSan reports the processes wrote to the error log (empty when clean or not sanitized)."""
+        """ASan/UBSan reports and child crashes found in the error log (empty when clean or not sanitized)."""
         return [line for line in self.error_log().splitlines() if SANITIZER_REPORT.search(line)]
 
     def _apache(self, *args, timeout=30):

@@ -1,0 +1,378 @@
+/* og_check.c: the stapling diagnostics as rules over og_conf_t. Each rule
+ * says what is wrong, where, what will happen and the exact line to add or
+ * change. No httpd header: the glue describes the configuration, reads the
+ * findings and does the logging. Tags are fixed per rule (see README). */
+#include <string.h>
+
+#include <apr_strings.h>
+#include <apr_hash.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <openssl/err.h>
+
+#include "og_check.h"
+#include "og_cert.h"
+
+#define TAG_NO_STAPLING_CACHE   40
+#define TAG_NO_ISSUER           41
+#define TAG_NO_URL              42
+#define TAG_NO_URL_SUMMARY      43
+#define TAG_RETURN_ERRORS       44
+#define TAG_CACHE_TOO_SMALL     45
+#define TAG_OTHER_PROVIDER      46
+
+static og_finding_t *add(apr_array_header_t *out, og_level_e level, int tag, og_loc_t at,
+                         const char *vhost);
+static const char *where(apr_pool_t *p, og_loc_t at);
+static int contains_issuer(BIO *bio, X509 *leaf, int limit);
+static int file_has_issuer(const char *path, X509 *leaf);
+static void rule_stapling_cache(apr_pool_t *p, const og_conf_t *c, apr_array_header_t *out);
+static void rule_certificates(apr_pool_t *p, const og_conf_t *c, og_cert_reader_fn *reader,
+                              apr_array_header_t *out);
+static void rule_return_errors(apr_pool_t *p, const og_conf_t *c, apr_array_header_t *out);
+static void rule_cache_size(apr_pool_t *p, const og_conf_t *c, apr_array_header_t *out);
+static void rule_other_provider(apr_pool_t *p, const og_conf_t *c, apr_array_header_t *out);
+
+static og_finding_t *add(apr_array_header_t *out, og_level_e level, int tag, og_loc_t at,
+                         const char *vhost)
+{
+    og_finding_t *f = apr_array_push(out);
+
+    memset(f, 0, sizeof(*f));
+    f->level = level;
+    f->tag = tag;
+    f->at = at;
+    f->vhost = vhost;
+    return f;
+}
+
+static const char *where(apr_pool_t *p, og_loc_t at)
+{
+    return at.file ? apr_psprintf(p, "%s:%d", at.file, at.line) : "(default)";
+}
+
+static int guard_on(const og_conf_vhost_t *v)
+{
+    return v->guard.flag != 0;
+}
+
+/* SSLUseStapling on anywhere without a global SSLStaplingCache: mod_ssl
+ * refuses to start (AH01958), although the syntax check passes. */
+static void rule_stapling_cache(apr_pool_t *p, const og_conf_t *c, apr_array_header_t *out)
+{
+    apr_hash_t *seen = apr_hash_make(p);
+    int i;
+
+    if (c->stapling_cache.at.file) {
+        return;
+    }
+    for (i = 0; i < c->vhosts->nelts; i++) {
+        const og_conf_vhost_t *v = APR_ARRAY_IDX(c->vhosts, i, og_conf_vhost_t *);
+        const char *key;
+        og_finding_t *f;
+
+        if (v->use_stapling.flag != 1 || !v->use_stapling.at.file) {
+            continue;
+        }
+        key = where(p, v->use_stapling.at);
+        if (apr_hash_get(seen, key, APR_HASH_KEY_STRING)) {
+            continue;
+        }
+        apr_hash_set(seen, key, APR_HASH_KEY_STRING, key);
+        f = add(out, OG_LVL_ERROR, TAG_NO_STAPLING_CACHE, v->use_stapling.at, v->name);
+        f->always_fatal = 1;
+        f->what = "'SSLUseStapling on' without a global SSLStaplingCache";
+        f->effect = "mod_ssl refuses to start (AH01958: no stapling cache available) "
+                    "although its syntax check passes";
+        f->fix = apr_psprintf(p, "add 'SSLStaplingCache shmcb:%s/ssl_stapling(131072)' "
+                              "at the top level, outside any <VirtualHost>; or remove "
+                              "'SSLUseStapling on' at %s: mod_ocsp_guard staples "
+                              "without it", c->runtime_dir ? c->runtime_dir : "/var/run/apache2",
+                              key);
+    }
+}
+
+static int contains_issuer(BIO *bio, X509 *leaf, int limit)
+{
+    X509 *x;
+    int n, found = 0;
+
+    for (n = 0; n < limit && !found; n++) {
+        if (!(x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+            break;
+        }
+        found = X509_check_issued(x, leaf) == X509_V_OK;
+        X509_free(x);
+    }
+    ERR_clear_error();
+    return found;
+}
+
+static int file_has_issuer(const char *path, X509 *leaf)
+{
+    BIO *bio;
+    int found;
+
+    if (!path || !(bio = BIO_new_file(path, "r"))) {
+        ERR_clear_error();
+        return 0;
+    }
+    found = contains_issuer(bio, leaf, 1000);
+    BIO_free(bio);
+    return found;
+}
+
+og_certinfo_t og_check_read_cert(apr_pool_t *p, const char *path, const char *chain_file,
+                                 const char *ca_file)
+{
+    og_certinfo_t ci;
+    BIO *bio = BIO_new_file(path, "r");
+    X509 *leaf = NULL;
+    og_cert_t *c;
+    const char *err;
+
+    memset(&ci, 0, sizeof(ci));
+    if (!bio) {
+        ci.error = "cannot be read";
+        ERR_clear_error();
+        return ci;
+    }
+    ci.readable = 1;
+    leaf = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    if (!leaf) {
+        ci.error = "holds no PEM certificate";
+        BIO_free(bio);
+        ERR_clear_error();
+        return ci;
+    }
+    ci.has_cert = 1;
+    ci.has_issuer = contains_issuer(bio, leaf, 16)
+                    || file_has_issuer(chain_file, leaf) || file_has_issuer(ca_file, leaf);
+    BIO_free(bio);
+    if (og_cert_from_x509(&c, &err, p, leaf, NULL) == APR_SUCCESS) {
+        ci.subject = c->subject;
+        ci.issuer_name = c->issuer_name;
+        ci.serial_hex = c->serial_hex;
+        ci.ocsp_url = c->ocsp_url;
+        ci.must_staple = c->must_staple;
+    }
+    X509_free(leaf);
+    return ci;
+}
+
+/* Incomplete chains (error) and certificates without OCSP URL (info, and one
+ * notice-level summary). */
+static void rule_certificates(apr_pool_t *p, const og_conf_t *c, og_cert_reader_fn *reader,
+                              apr_array_header_t *out)
+{
+    apr_hash_t *seen = apr_hash_make(p), *cas = apr_hash_make(p);
+    int i, j, no_url = 0;
+    og_loc_t first = { NULL, 0 };
+    apr_hash_index_t *hi;
+    const char *ca_list = NULL;
+
+    for (i = 0; i < c->vhosts->nelts; i++) {
+        const og_conf_vhost_t *v = APR_ARRAY_IDX(c->vhosts, i, og_conf_vhost_t *);
+
+        if (!v->ssl) {
+            continue;
+        }
+        for (j = 0; j < v->certs->nelts; j++) {
+            const og_conf_cert_t *cc = &APR_ARRAY_IDX(v->certs, j, og_conf_cert_t);
+            const char *key = apr_pstrcat(p, cc->path, "|", v->chain_file.value ? v->chain_file.value : "",
+                                          "|", guard_on(v) && v->override_url.value ? "o" : "", NULL);
+            og_certinfo_t ci;
+            og_finding_t *f;
+
+            if (apr_hash_get(seen, key, APR_HASH_KEY_STRING)) {
+                continue;
+            }
+            apr_hash_set(seen, key, APR_HASH_KEY_STRING, key);
+            ci = reader(p, cc->path, v->chain_file.value, v->ca_file.value);
+            if (!ci.has_cert) {
+                continue; /* mod_ssl reports unreadable files itself */
+            }
+            if (!ci.has_issuer && (guard_on(v) || v->use_stapling.flag == 1)) {
+                f = add(out, OG_LVL_ERROR, TAG_NO_ISSUER, cc->at, v->name);
+                f->what = apr_psprintf(p, "certificate %s ('%s', serial %s) comes without "
+                                       "its issuer: the issuer '%s' is neither after it in "
+                                       "the file nor in SSLCertificateChainFile or "
+                                       "SSLCACertificateFile", cc->path, ci.subject,
+                                       ci.serial_hex, ci.issuer_name);
+                f->effect = "mod_ssl never offers this certificate for stapling: it is "
+                            "served without a staple, and clients that lack the "
+                            "intermediate cannot build the chain";
+                f->fix = apr_psprintf(p, "cat %s intermediate.pem > %s-fullchain.pem "
+                                      "(intermediate.pem: '%s', from your CA) and set "
+                                      "'SSLCertificateFile %s-fullchain.pem' at %s",
+                                      cc->path, cc->path, ci.issuer_name, cc->path,
+                                      where(p, cc->at));
+            }
+            if (!ci.ocsp_url && guard_on(v) && !v->override_url.value) {
+                no_url++;
+                if (!first.file) {
+                    first = cc->at;
+                }
+                apr_hash_set(cas, apr_pstrdup(p, ci.issuer_name), APR_HASH_KEY_STRING, "");
+                f = add(out, OG_LVL_INFO, TAG_NO_URL, cc->at, v->name);
+                f->what = apr_psprintf(p, "certificate %s ('%s', serial %s) has no OCSP URL "
+                                       "and no OCSPGuardResponderOverride applies",
+                                       cc->path, ci.subject, ci.serial_hex);
+                f->effect = "it is served without a staple; nothing breaks (many CAs no "
+                            "longer run OCSP)";
+                f->fix = "nothing to do; to staple anyway, set 'OCSPGuardResponderOverride "
+                         "http://<responder>/' in this virtual host";
+            }
+        }
+    }
+    if (no_url) {
+        og_finding_t *f = add(out, OG_LVL_NOTICE, TAG_NO_URL_SUMMARY, first, NULL);
+
+        for (hi = apr_hash_first(p, cas); hi; hi = apr_hash_next(hi)) {
+            const void *k;
+            apr_hash_this(hi, &k, NULL, NULL);
+            ca_list = ca_list ? apr_pstrcat(p, ca_list, "; ", (const char *)k, NULL) : k;
+        }
+        f->what = apr_psprintf(p, "%d certificate(s) have no OCSP URL (issued by: %s)",
+                               no_url, ca_list);
+        f->effect = "they are served without a staple";
+        f->fix = "nothing to do: their CAs do not offer OCSP";
+    }
+}
+
+/* Virtual hosts left to mod_ssl's stapling keep its default of stapling the
+ * responder's errors. */
+static void rule_return_errors(apr_pool_t *p, const og_conf_t *c, apr_array_header_t *out)
+{
+    int i;
+
+    for (i = 0; i < c->vhosts->nelts; i++) {
+        const og_conf_vhost_t *v = APR_ARRAY_IDX(c->vhosts, i, og_conf_vhost_t *);
+        og_finding_t *f;
+
+        if (!v->ssl || guard_on(v) || v->use_stapling.flag != 1
+            || v->return_errors.flag == 0) {
+            continue;
+        }
+        f = add(out, OG_LVL_WARN, TAG_RETURN_ERRORS, v->guard.at, v->name);
+        f->what = "this virtual host has 'OCSPGuard Off' and 'SSLUseStapling on', with "
+                  "SSLStaplingReturnResponderErrors on (mod_ssl's default)";
+        f->effect = "mod_ssl fetches during handshakes and staples the responder's errors "
+                    "(tryLater, expired or foreign responses) to clients";
+        f->fix = apr_psprintf(p, "add 'SSLStaplingReturnResponderErrors off' to this "
+                              "<VirtualHost> (%s), or remove 'OCSPGuard Off' at %s so that "
+                              "mod_ocsp_guard staples it", where(p, v->at),
+                              where(p, v->guard.at));
+    }
+}
+
+apr_size_t og_check_shmcb_size(const char *spec)
+{
+    const char *open = spec ? strrchr(spec, '(') : NULL;
+
+    return open ? (apr_size_t)apr_atoi64(open + 1) : 0;
+}
+
+apr_size_t og_check_shmcb_subcache(apr_size_t size, apr_size_t avg_obj, apr_size_t avg_id)
+{
+    apr_size_t num_idx = size / (avg_obj + avg_id), num_sub = 256, per_sub, overhead;
+
+    while (num_sub > 1 && (num_idx / num_sub) < (2 * num_sub)) {
+        num_sub /= 2;
+    }
+    per_sub = num_idx / num_sub;
+    overhead = 64 + per_sub * 32; /* subcache header and index slots, rounded up */
+    return size / num_sub > overhead ? size / num_sub - overhead : 0;
+}
+
+static void rule_cache_size(apr_pool_t *p, const og_conf_t *c, apr_array_header_t *out)
+{
+    apr_hash_t *ours = apr_hash_make(p), *ssl = apr_hash_make(p);
+    apr_size_t size, need;
+    unsigned n_ours, n_ssl;
+    int i, j;
+
+    for (i = 0; i < c->vhosts->nelts; i++) {
+        const og_conf_vhost_t *v = APR_ARRAY_IDX(c->vhosts, i, og_conf_vhost_t *);
+
+        for (j = 0; v->ssl && j < v->certs->nelts; j++) {
+            const char *path = APR_ARRAY_IDX(v->certs, j, og_conf_cert_t).path;
+            apr_hash_set(guard_on(v) ? ours : ssl, path, APR_HASH_KEY_STRING, path);
+        }
+    }
+    n_ours = apr_hash_count(ours);
+    n_ssl = apr_hash_count(ssl);
+    if (c->guard_cache.value && !strncmp(c->guard_cache.value, "shmcb", 5)
+        && (size = og_check_shmcb_size(c->guard_cache.value)) > 0) {
+        need = (apr_size_t)n_ours * OG_CHECK_CACHE_PER_CERT;
+        if (need < 64 * 1024) {
+            need = 64 * 1024;
+        }
+        while (og_check_shmcb_subcache(need, 2048, 20) < OG_CHECK_ENTRY_MAX) {
+            need *= 2;
+        }
+        if (size < need || og_check_shmcb_subcache(size, 2048, 20) < OG_CHECK_ENTRY_MAX) {
+            const char *path = apr_pstrndup(p, c->guard_cache.value,
+                                            (apr_size_t)(strrchr(c->guard_cache.value, '(')
+                                                         - c->guard_cache.value));
+            og_finding_t *f = add(out, OG_LVL_WARN, TAG_CACHE_TOO_SMALL, c->guard_cache.at, NULL);
+
+            f->what = apr_psprintf(p, "OCSPGuardCache holds %" APR_SIZE_T_FMT " bytes for %u "
+                                   "certificate(s); it needs %" APR_SIZE_T_FMT, size, n_ours,
+                                   need);
+            f->effect = "responses that do not fit (or do not fit one shmcb subcache) are "
+                        "silently never cached, so never stapled";
+            f->fix = apr_psprintf(p, "'OCSPGuardCache %s(%" APR_SIZE_T_FMT ")' at %s",
+                                  path, need, where(p, c->guard_cache.at));
+        }
+    }
+    if (n_ssl && c->stapling_cache.value && !strncmp(c->stapling_cache.value, "shmcb", 5)
+        && (size = og_check_shmcb_size(c->stapling_cache.value)) > 0) {
+        need = (apr_size_t)n_ssl * OG_CHECK_CACHE_PER_CERT;
+        if (need < 32 * 1024) {
+            need = 32 * 1024;
+        }
+        if (size < need) {
+            const char *path = apr_pstrndup(p, c->stapling_cache.value,
+                                            (apr_size_t)(strrchr(c->stapling_cache.value, '(')
+                                                         - c->stapling_cache.value));
+            og_finding_t *f = add(out, OG_LVL_WARN, TAG_CACHE_TOO_SMALL, c->stapling_cache.at,
+                                  NULL);
+
+            f->what = apr_psprintf(p, "SSLStaplingCache holds %" APR_SIZE_T_FMT " bytes for the "
+                                   "%u certificate(s) mod_ssl staples itself; it needs %"
+                                   APR_SIZE_T_FMT, size, n_ssl, need);
+            f->effect = "mod_ssl evicts responses early and fetches again during handshakes";
+            f->fix = apr_psprintf(p, "'SSLStaplingCache %s(%" APR_SIZE_T_FMT ")' at %s",
+                                  path, need, where(p, c->stapling_cache.at));
+        }
+    }
+}
+
+static void rule_other_provider(apr_pool_t *p, const og_conf_t *c, apr_array_header_t *out)
+{
+    og_finding_t *f;
+
+    if (!c->md_loaded || c->md_stapling.flag != 1) {
+        return;
+    }
+    f = add(out, OG_LVL_INFO, TAG_OTHER_PROVIDER, c->md_stapling.at, NULL);
+    f->what = "mod_md's 'MDStapling on' also offers to staple the certificates it manages";
+    f->effect = "mod_ocsp_guard's hook runs before mod_md's, so it staples every certificate "
+                "of virtual hosts with OCSPGuard On; mod_md staples only those with OCSPGuard Off";
+    f->fix = apr_psprintf(p, "nothing is broken; to make it explicit set 'MDStapling off' at "
+                          "%s, or 'OCSPGuard Off' in the virtual hosts mod_md should staple",
+                          where(p, c->md_stapling.at));
+}
+
+apr_array_header_t *og_check_run(apr_pool_t *p, const og_conf_t *conf, og_cert_reader_fn *reader)
+{
+    apr_array_header_t *out = apr_array_make(p, 8, sizeof(og_finding_t));
+
+    rule_stapling_cache(p, conf, out);
+    rule_certificates(p, conf, reader ? reader : og_check_read_cert, out);
+    rule_return_errors(p, conf, out);
+    rule_cache_size(p, conf, out);
+    rule_other_provider(p, conf, out);
+    return out;
+}
