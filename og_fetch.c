@@ -241,6 +241,10 @@ apr_status_t og_fetch_http(og_fetch_res_t *res, apr_pool_t *p, const og_fetch_re
                 req->proxy);
         goto cleanup;
     }
+    if (query && !*query) {
+        OPENSSL_free(query); /* "http://host/?" has an empty query: none */
+        query = NULL;
+    }
     if (!query) {
         get_path = og_fetch_get_path(p, path, req->der, req->der_len);
     }

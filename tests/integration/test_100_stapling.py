@@ -37,6 +37,8 @@ def test_first_handshake_is_stapled_and_verifies(httpd_factory, pki, front):
     assert rc == 0, out
     # the handshakes themselves asked the responder nothing
     assert front.count == 1
+    # a SHA-1 CertID request is short: RFC 5019 GET
+    assert front.requests[0][0] == 'GET'
     assert httpd.log_lines('OG00015'), httpd.error_log()
     summary = httpd.log_lines('OG00020')
     assert summary and '1 stapled' in summary[0]
@@ -239,3 +241,13 @@ def test_must_staple_without_response_is_an_error(httpd_factory, pki, front):
     assert lines and ':error]' in lines[0] and 'Must-Staple' in lines[0]
     r = s_client(httpd.https_port, 'muststaple.localhost', pki.root_pem)
     assert not r.stapled
+
+
+def test_post_is_used_when_get_does_not_fit(httpd_factory, pki, front):
+    # setup: a responder URL with a query string (no room for the GET encoding);
+    # expectation: the request goes by POST, and the response is stapled
+    httpd = httpd_factory()
+    start(httpd, httpd.vhost('good', 'good.localhost',
+                             extra=f'OCSPGuardResponderOverride {front.url}/ocsp?tenant=1\n'))
+    assert front.count == 1 and front.requests[0][0] == 'POST'
+    assert s_client(httpd.https_port, 'good.localhost', pki.root_pem).stapled
