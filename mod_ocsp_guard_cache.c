@@ -15,6 +15,12 @@
 #define OG_CACHE_MIN_SIZE (512 * 1024)
 
 static apr_status_t cache_cleanup(void *data);
+static apr_status_t locked_store(og_global_t *g, server_rec *s, const unsigned char *key,
+                                 unsigned int klen, apr_time_t expiry, unsigned char *data,
+                                 unsigned int len, apr_pool_t *p);
+static apr_status_t locked_retrieve(og_global_t *g, server_rec *s, const unsigned char *key,
+                                    unsigned int klen, unsigned char *buf, unsigned int *plen,
+                                    apr_pool_t *p);
 
 static apr_status_t cache_cleanup(void *data)
 {
@@ -25,6 +31,46 @@ static apr_status_t cache_cleanup(void *data)
         g->cache_inst = NULL;
     }
     return APR_SUCCESS;
+}
+
+/* Every cache access holds the mutex (when the provider needs one) around one
+ * in-memory operation only: no I/O under it. */
+static apr_status_t locked_store(og_global_t *g, server_rec *s, const unsigned char *key,
+                                 unsigned int klen, apr_time_t expiry, unsigned char *data,
+                                 unsigned int len, apr_pool_t *p)
+{
+    apr_status_t rv;
+
+    if (!g->cache_inst) {
+        return APR_EINVAL;
+    }
+    if (g->mutex && (rv = apr_global_mutex_lock(g->mutex)) != APR_SUCCESS) {
+        return rv;
+    }
+    rv = g->cache->store(g->cache_inst, s, key, klen, expiry, data, len, p);
+    if (g->mutex) {
+        apr_global_mutex_unlock(g->mutex);
+    }
+    return rv;
+}
+
+static apr_status_t locked_retrieve(og_global_t *g, server_rec *s, const unsigned char *key,
+                                    unsigned int klen, unsigned char *buf, unsigned int *plen,
+                                    apr_pool_t *p)
+{
+    apr_status_t rv;
+
+    if (!g->cache_inst) {
+        return APR_ENOENT;
+    }
+    if (g->mutex && (rv = apr_global_mutex_lock(g->mutex)) != APR_SUCCESS) {
+        return rv;
+    }
+    rv = g->cache->retrieve(g->cache_inst, s, key, klen, buf, plen, p);
+    if (g->mutex) {
+        apr_global_mutex_unlock(g->mutex);
+    }
+    return rv;
 }
 
 apr_status_t og_cache_post_config(og_global_t *g, server_rec *s, apr_pool_t *pconf,
@@ -115,7 +161,6 @@ apr_status_t og_cache_put(og_global_t *g, server_rec *s, const og_entry_t *e,
 {
     unsigned char *buf;
     apr_size_t len;
-    apr_status_t rv;
 
     if (!g->cache_inst || !e->rec.der) {
         return APR_EINVAL;
@@ -125,34 +170,15 @@ apr_status_t og_cache_put(og_global_t *g, server_rec *s, const og_entry_t *e,
     if (!len) {
         return APR_ENOSPC;
     }
-    if (g->mutex && (rv = apr_global_mutex_lock(g->mutex)) != APR_SUCCESS) {
-        return rv;
-    }
-    rv = g->cache->store(g->cache_inst, s, e->cert->id, OG_CERT_ID_LEN,
-                         e->rec.next_update, buf, (unsigned int)len, p);
-    if (g->mutex) {
-        apr_global_mutex_unlock(g->mutex);
-    }
-    return rv;
+    return locked_store(g, s, e->cert->id, OG_CERT_ID_LEN, e->rec.next_update, buf,
+                        (unsigned int)len, p);
 }
 
 /* The handshake path: a lock, a memcpy out of shared memory, an unlock. */
 apr_status_t og_cache_get(og_global_t *g, server_rec *s, const unsigned char *id,
                           unsigned char *buf, unsigned int *plen, apr_pool_t *p)
 {
-    apr_status_t rv;
-
-    if (!g->cache_inst) {
-        return APR_ENOENT;
-    }
-    if (g->mutex && (rv = apr_global_mutex_lock(g->mutex)) != APR_SUCCESS) {
-        return rv;
-    }
-    rv = g->cache->retrieve(g->cache_inst, s, id, OG_CERT_ID_LEN, buf, plen, p);
-    if (g->mutex) {
-        apr_global_mutex_unlock(g->mutex);
-    }
-    return rv;
+    return locked_retrieve(g, s, id, OG_CERT_ID_LEN, buf, plen, p);
 }
 
 /* Status rows live beside the records, under the id followed by 'S'. */
@@ -166,22 +192,10 @@ apr_status_t og_cache_put_status(og_global_t *g, server_rec *s, const og_entry_t
                                  const og_status_t *st, apr_pool_t *p)
 {
     unsigned char key[OG_CERT_ID_LEN + 1];
-    apr_status_t rv;
 
-    if (!g->cache_inst) {
-        return APR_EINVAL;
-    }
     status_key(key, e);
-    if (g->mutex && (rv = apr_global_mutex_lock(g->mutex)) != APR_SUCCESS) {
-        return rv;
-    }
-    rv = g->cache->store(g->cache_inst, s, key, sizeof(key),
-                         apr_time_now() + apr_time_from_sec(3650 * 86400),
-                         (unsigned char *)st, sizeof(*st), p);
-    if (g->mutex) {
-        apr_global_mutex_unlock(g->mutex);
-    }
-    return rv;
+    return locked_store(g, s, key, sizeof(key), apr_time_now() + apr_time_from_sec(3650 * 86400),
+                        (unsigned char *)st, sizeof(*st), p);
 }
 
 apr_status_t og_cache_get_status(og_global_t *g, server_rec *s, const og_entry_t *e,
@@ -191,17 +205,8 @@ apr_status_t og_cache_get_status(og_global_t *g, server_rec *s, const og_entry_t
     unsigned int len = sizeof(*st);
     apr_status_t rv;
 
-    if (!g->cache_inst) {
-        return APR_ENOENT;
-    }
     status_key(key, e);
-    if (g->mutex && (rv = apr_global_mutex_lock(g->mutex)) != APR_SUCCESS) {
-        return rv;
-    }
-    rv = g->cache->retrieve(g->cache_inst, s, key, sizeof(key), (unsigned char *)st, &len, p);
-    if (g->mutex) {
-        apr_global_mutex_unlock(g->mutex);
-    }
+    rv = locked_retrieve(g, s, key, sizeof(key), (unsigned char *)st, &len, p);
     if (rv == APR_SUCCESS && (len != sizeof(*st) || !og_status_valid(st))) {
         rv = APR_EINVAL;
     }

@@ -93,26 +93,30 @@ static void classify_openssl_error(og_fetch_res_t *res)
             }
         }
         else if (lib == ERR_LIB_HTTP) {
+            og_fetch_err_e k = OG_FETCH_OTHER;
+
             switch (reason) {
             case HTTP_R_RETRY_TIMEOUT:
-                kind = OG_FETCH_TIMEOUT; break;
+                k = OG_FETCH_TIMEOUT; break;
             case HTTP_R_RECEIVED_ERROR:
             case HTTP_R_STATUS_CODE_UNSUPPORTED:
-                kind = OG_FETCH_HTTP_STATUS; break;
+                k = OG_FETCH_HTTP_STATUS; break;
             case HTTP_R_REDIRECTION_NOT_ENABLED:
             case HTTP_R_MISSING_REDIRECT_LOCATION:
             case HTTP_R_TOO_MANY_REDIRECTIONS:
-                kind = OG_FETCH_REDIRECT; break;
+                k = OG_FETCH_REDIRECT; break;
             case HTTP_R_UNEXPECTED_CONTENT_TYPE:
             case HTTP_R_MISSING_CONTENT_TYPE:
-                kind = OG_FETCH_CONTENT_TYPE; break;
+                k = OG_FETCH_CONTENT_TYPE; break;
             case HTTP_R_MAX_RESP_LEN_EXCEEDED:
             case HTTP_R_ASN1_LEN_EXCEEDS_MAX_RESP_LEN:
-                kind = OG_FETCH_TOO_LARGE; break;
+                k = OG_FETCH_TOO_LARGE; break;
             default:
                 break;
             }
-            if (kind != OG_FETCH_OTHER) {
+            if (k != OG_FETCH_OTHER && kind == OG_FETCH_OTHER) {
+                /* the specific reason, with OpenSSL's data (code=500, actual=...) */
+                kind = k;
                 snprintf(first, sizeof(first), "%s%s%s", ERR_reason_error_string(e)
                          ? ERR_reason_error_string(e) : "error", *d ? ": " : "", d);
             }
@@ -288,7 +292,14 @@ apr_status_t og_fetch_http(og_fetch_res_t *res, apr_pool_t *p, const og_fetch_re
     }
     rsp = OSSL_HTTP_REQ_CTX_exchange(rctx); /* owned by rctx */
     if (!rsp) {
-        classify_openssl_error(res);
+        if (ERR_peek_error() == 0) {
+            /* OpenSSL 3.0 stops silently, with nothing queued, exactly when a GET
+             * is answered 301/302 with a Location header */
+            set_err(res, OG_FETCH_REDIRECT, "HTTP redirect (301/302 with Location)");
+        }
+        else {
+            classify_openssl_error(res);
+        }
         goto cleanup;
     }
     buf = apr_palloc(p, cap + 1);

@@ -180,9 +180,9 @@ def test_corrupt_store_file_is_ignored_with_a_warning(httpd_factory, pki, front,
 
 
 BAD_MODES = {
-    'http500': ('OG00010', 'HTTP error status'),
+    'http500': ('OG00010', 'HTTP error status: received error: code=500'),
     'redirect': ('OG00010', 'redirect'),
-    'wrongtype': ('OG00010', 'content'),
+    'wrongtype': ('OG00010', 'wrong content type: unexpected content type: expected=application/ocsp-response, actual=text/html'),
     'oversize': ('OG00010', ''),
     'garbage': ('OG000', ''),
     'trylater': ('OG00011', 'trylater'),
