@@ -8,8 +8,9 @@
  * protocol choice, i.e. TLS 1.3 against httpd here) with SNI = servername, verify the chain against cafile
  * and the name against servername, SSL_shutdown, close.  With `status` the client asks for a stapled OCSP
  * response (status_request) and a status callback notes whether a successful OCSPResponse arrived; the
- * handshake is counted as stapled then.  The loop ends after `seconds` or `max_handshakes` handshakes
- * (default 200000), whichever comes first; each socket operation is bounded by a 10 s timeout.
+ * handshake is counted as stapled then.  The loop ends after `seconds` or after `max_handshakes` attempts
+ * (successful + failed, default 200000), whichever comes first; each socket operation is bounded by a
+ * 10 s timeout.
  *
  * Output, one line on stdout:
  *   handshakes=N seconds=S rate=R stapled=K failures=F
