@@ -247,6 +247,15 @@ static int og_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
         if (!e->url) {
             no_url++;
             apr_cpystrn(e->outcome, "no OCSP URL: not stapled", sizeof(e->outcome));
+            if (e->cert->must_staple) {
+                ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, OGLOGNO(00036)
+                             "%s: the certificate requires stapling (Must-Staple) but has no "
+                             "OCSP URL and no OCSPGuardResponderOverride: clients such as "
+                             "Firefox will refuse to connect. Set OCSPGuardResponderOverride "
+                             "to the CA's responder, or get a certificate without Must-Staple",
+                             og_entry_desc(ptemp, e));
+                continue;
+            }
             ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, OGLOGNO(00018)
                          "%s: no OCSP URL in the certificate and no "
                          "OCSPGuardResponderOverride; it is served without a staple "
@@ -298,9 +307,9 @@ static int og_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
             stapled++;
             revoked += e->rec.cert_status == OG_STATUS_REVOKED;
         }
-        else if (e->url) {
-            failed++;
-            errors += e->cert->must_staple; /* logged as OG00016 */
+        else {
+            failed += e->url != NULL;
+            errors += e->cert->must_staple; /* logged as OG00016 or OG00036 */
         }
     }
     errors += revoked; /* logged as OG00014 / OG00028 */

@@ -251,3 +251,16 @@ def test_post_is_used_when_get_does_not_fit(httpd_factory, pki, front):
                              extra=f'OCSPGuardResponderOverride {front.url}/ocsp?tenant=1\n'))
     assert front.count == 1 and front.requests[0][0] == 'POST'
     assert s_client(httpd.https_port, 'good.localhost', pki.root_pem).stapled
+
+
+def test_must_staple_without_url_is_an_error(httpd_factory, pki, front):
+    # setup: a Must-Staple leaf without OCSP URL; expectation: an error-level line saying
+    # clients will refuse and how to fix it; no responder request; the server runs
+    leaf = pki.leaves.get('ms-nourl') or pki.add_leaf('ms-nourl', key_type='ec', dns=['msnourl.localhost'],
+                                                       ocsp_url=None, must_staple=True)
+    httpd = httpd_factory()
+    start(httpd, httpd.vhost(leaf, 'msnourl.localhost'))
+    lines = httpd.log_lines('OG00036')
+    assert len(lines) == 1 and ':error]' in lines[0] and 'OCSPGuardResponderOverride' in lines[0]
+    assert front.count == 0
+    assert not httpd.log_lines('OG00018')
