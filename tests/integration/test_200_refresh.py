@@ -72,6 +72,7 @@ def test_outage_during_validity_keeps_stapling_without_request_storm(httpd_facto
     httpd = httpd_factory()
     start(httpd, httpd.vhost('good', 'good.localhost'), FAST + 'OCSPGuardRenewWindow 95%\n')
     first = staple(httpd, pki)
+    started = time.monotonic()
     front.mode = 'http500'
     assert front.wait_for_count(3, 20)
     end = time.monotonic() + 8
@@ -80,6 +81,7 @@ def test_outage_during_validity_keeps_stapling_without_request_storm(httpd_facto
         assert r.stapled and r.this_update == first.this_update
         time.sleep(1)
     # backoff 1, 2, 4, 8 s... from ~3 s after start: a handful of requests in ~15 s, not dozens
+    print(f'outage: {front.count} responder requests in {time.monotonic() - started:.1f} s')
     assert front.count <= 7, front.count
     assert len(warn_lines(httpd, 'OG00010')) == 1, httpd.log_lines('OG00010')
     assert 'HTTP error status' in warn_lines(httpd, 'OG00010')[0]
@@ -123,6 +125,7 @@ def test_restart_with_responder_down_makes_no_request_and_staples(httpd_factory,
     assert rc == 0, out
     r = staple(httpd, pki)
     assert r.stapled and r.cert_status == 'good' and r.this_update == first.this_update
+    print(f'{how}: {front.count - 1} responder requests after the restart')
     assert front.count == 1
     assert '1 from the store' in httpd.log_lines('OG00020')[-1]
 
