@@ -3,12 +3,7 @@
  * each before the first handshake (a bounded pool of threads, one deadline),
  * publish them to the shared cache and log what every certificate will get.
  * OCSP semantics live in the core (og_*.c); this file only orchestrates. */
-#include <signal.h>
-#include <pthread.h>
-
 #include <apr_strings.h>
-#include <apr_thread_proc.h>
-#include <apr_thread_mutex.h>
 #include <ap_mmn.h>
 #include <http_core.h>
 #include <http_main.h>
@@ -22,24 +17,7 @@
 #error "mod_ocsp_guard needs httpd 2.4.48 or later (the ssl_ocsp_prime/get_resp hooks of http_ssl.h)"
 #endif
 
-#define OG_PREFETCH_THREADS 8
-
 og_global_t *og_g;
-
-typedef struct og_job_t {
-    og_entry_t *e;                /* the entry whose request is sent */
-    apr_pool_t *pool;             /* for the response body */
-    int done;
-    int skipped;                  /* the prefetch deadline came first */
-} og_job_t;
-
-typedef struct og_prefetch_t {
-    apr_array_header_t *jobs;     /* og_job_t */
-    apr_thread_mutex_t *lock;
-    int next;
-    apr_time_t deadline;
-    const char *proxy;
-} og_prefetch_t;
 
 static int og_hook_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp);
 static int og_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
@@ -49,140 +27,41 @@ static int og_hook_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t 
                                 server_rec *s);
 static apr_status_t og_global_cleanup(void *data);
 static void prefetch(og_global_t *g, server_rec *s, apr_pool_t *ptemp, int timeout_s);
-static void *APR_THREAD_FUNC prefetch_worker(apr_thread_t *t, void *data);
 
-static void *APR_THREAD_FUNC prefetch_worker(apr_thread_t *t, void *data)
-{
-    og_prefetch_t *pf = data;
-    sigset_t set;
-
-    /* A responder closing early must not kill the parent with SIGPIPE: the
-     * MPM ignores it only later. Blocked here, the write fails with EPIPE. */
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-
-    for (;;) {
-        og_job_t *job;
-        apr_time_t now, left;
-        int i, timeout;
-
-        apr_thread_mutex_lock(pf->lock);
-        i = pf->next++;
-        apr_thread_mutex_unlock(pf->lock);
-        if (i >= pf->jobs->nelts) {
-            break;
-        }
-        job = &APR_ARRAY_IDX(pf->jobs, i, og_job_t);
-        now = apr_time_now();
-        left = pf->deadline - now;
-        if (left < apr_time_from_msec(500)) {
-            job->skipped = 1;
-            continue;
-        }
-        timeout = job->e->timeout_s;
-        if (apr_time_from_sec(timeout) > left) {
-            timeout = (int)apr_time_sec(left + apr_time_from_msec(999));
-        }
-        og_entry_exchange(job->e, job->pool, pf->proxy, timeout);
-        job->done = 1;
-    }
-    apr_thread_exit(t, APR_SUCCESS);
-    return NULL;
-}
-
-/* Fetch every certificate that has a responder, concurrently, within one
- * deadline; requests for the same CertID and responder are sent once. */
+/* Fetch every certificate the store could not provide (or that is due
+ * anyway), concurrently, within OCSPGuardPrefetchTimeout. */
 static void prefetch(og_global_t *g, server_rec *s, apr_pool_t *ptemp, int timeout_s)
 {
-    og_prefetch_t pf;
-    apr_thread_t *threads[OG_PREFETCH_THREADS];
-    apr_hash_t *seen = apr_hash_make(ptemp);
-    og_entry_t **dup_of = apr_pcalloc(ptemp, sizeof(og_entry_t *) * (apr_size_t)(g->entries->nelts + 1));
-    int i, n, started = 0;
-    apr_status_t rv;
+    apr_array_header_t *due = apr_array_make(ptemp, g->entries->nelts, sizeof(og_entry_t *));
+    apr_time_t now = apr_time_now();
+    int i;
 
-    memset(&pf, 0, sizeof(pf));
-    pf.jobs = apr_array_make(ptemp, g->entries->nelts, sizeof(og_job_t));
-    pf.deadline = apr_time_now() + apr_time_from_sec(timeout_s);
-    pf.proxy = g->proxy;
     for (i = 0; i < g->entries->nelts; i++) {
         og_entry_t *e = APR_ARRAY_IDX(g->entries, i, og_entry_t *);
-        const char *key;
-        og_job_t *job;
 
-        /* only what the store could not provide, or what is due anyway */
-        if (!e->url || !e->req_der || e->next_attempt > apr_time_now()) {
-            continue;
+        if (e->url && e->req_der && e->next_attempt <= now) {
+            APR_ARRAY_PUSH(due, og_entry_t *) = e;
         }
-        key = apr_pstrcat(ptemp, e->url, " ", og_hex(ptemp, e->req_der, e->req_len), NULL);
-        if ((dup_of[i] = apr_hash_get(seen, key, APR_HASH_KEY_STRING))) {
-            continue;
-        }
-        apr_hash_set(seen, key, APR_HASH_KEY_STRING, e);
-        job = apr_array_push(pf.jobs);
-        memset(job, 0, sizeof(*job));
-        job->e = e;
-        apr_pool_create(&job->pool, ptemp);
     }
-    if (pf.jobs->nelts == 0) {
+    if (!due->nelts) {
         return;
     }
-    apr_thread_mutex_create(&pf.lock, APR_THREAD_MUTEX_DEFAULT, ptemp);
-    n = pf.jobs->nelts < OG_PREFETCH_THREADS ? pf.jobs->nelts : OG_PREFETCH_THREADS;
-    for (i = 0; i < n; i++) {
-        rv = apr_thread_create(&threads[started], NULL, prefetch_worker, &pf, ptemp);
-        if (rv == APR_SUCCESS) {
-            started++;
-        }
-    }
-    if (!started) {
-        prefetch_worker(NULL, &pf); /* cannot happen in practice; still fetch */
-    }
-    for (i = 0; i < started; i++) {
-        apr_thread_join(&rv, threads[i]);
-    }
+    og_batch_fetch(g, due, now + apr_time_from_sec(timeout_s), ptemp);
+    for (i = 0; i < due->nelts; i++) {
+        og_entry_t *e = APR_ARRAY_IDX(due, i, og_entry_t *);
 
-    for (i = 0; i < g->entries->nelts; i++) {
-        og_entry_t *e = APR_ARRAY_IDX(g->entries, i, og_entry_t *);
-
-        if (dup_of[i]) {
-            /* same request, same answer: verify it for this certificate */
-            e->fetch = dup_of[i]->fetch;
-            memset(&e->result, 0, sizeof(e->result));
-            if (e->fetch.err == OG_FETCH_OK) {
-                og_ocsp_verify(&e->result, e->cert, e->fetch.body, e->fetch.len,
-                               apr_time_now());
-            }
-        }
-    }
-    for (i = 0; i < pf.jobs->nelts; i++) {
-        og_job_t *job = &APR_ARRAY_IDX(pf.jobs, i, og_job_t);
-        if (job->skipped) {
-            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, OGLOGNO(00017)
-                         "%s: OCSPGuardPrefetchTimeout (%d s) ran out before %s was asked; "
-                         "the first handshakes get no staple and the background refresh "
-                         "fetches it. Raise OCSPGuardPrefetchTimeout if responders are slow",
-                         og_entry_desc(ptemp, job->e), timeout_s, job->e->url);
-            apr_cpystrn(job->e->outcome, "not asked yet: OCSPGuardPrefetchTimeout ran out",
-                        sizeof(job->e->outcome));
-            og_entry_publish(g, job->e, s, ptemp);
-        }
-    }
-    for (i = 0; i < g->entries->nelts; i++) {
-        og_entry_t *e = APR_ARRAY_IDX(g->entries, i, og_entry_t *);
-        og_entry_t *src = dup_of[i] ? dup_of[i] : e;
-        int j, asked = 0;
-
-        for (j = 0; j < pf.jobs->nelts; j++) {
-            og_job_t *job = &APR_ARRAY_IDX(pf.jobs, j, og_job_t);
-            if (job->e == src && job->done) {
-                asked = 1;
-            }
-        }
-        if (asked) {
+        if (e->batch_state == OG_BATCH_ASKED) {
             og_entry_apply(g, e, s, OG_SOURCE_PREFETCH, 0, ptemp);
+            continue;
         }
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, OGLOGNO(00017)
+                     "%s: OCSPGuardPrefetchTimeout (%d s) ran out before %s was asked; "
+                     "the first handshakes get no staple and the background refresh "
+                     "fetches it. Raise OCSPGuardPrefetchTimeout if responders are slow",
+                     og_entry_desc(ptemp, e), timeout_s, e->url);
+        apr_cpystrn(e->outcome, "not asked yet: OCSPGuardPrefetchTimeout ran out",
+                    sizeof(e->outcome));
+        og_entry_publish(g, e, s, ptemp);
     }
 }
 

@@ -89,7 +89,11 @@ typedef struct og_entry_t {
     int expired_logged;
     og_record_t rec;                /* current verified response, der NULL if none */
     apr_pool_t *der_pool;           /* refresher only: owns rec.der */
+    int batch_state;                /* og_batch_fetch: OG_BATCH_* */
 } og_entry_t;
+
+#define OG_BATCH_NOT_ASKED 0        /* the batch deadline came first */
+#define OG_BATCH_ASKED     1        /* fetch and result are set */
 
 /* The per-certificate row the status handler reads from the shared cache
  * (written by whichever process fetched last). Plain bytes: every process
@@ -160,6 +164,13 @@ void og_entry_check_expiry(og_global_t *g, og_entry_t *e, server_rec *s, apr_tim
 apr_status_t og_store_prepare(og_global_t *g, server_rec *s, apr_pool_t *p);
 int og_status_valid(const og_status_t *st);
 const char *og_iso_time(apr_pool_t *p, apr_time_t t);
+
+/* concurrent fetching (mod_ocsp_guard_batch.c): fetch every entry of `due`
+ * (og_entry_t *) within the deadline; sets each entry's batch_state, fetch
+ * and result; returns how many requests were sent. Bodies live until p is
+ * cleared. */
+int og_batch_fetch(og_global_t *g, apr_array_header_t *due, apr_time_t deadline,
+                   apr_pool_t *p);
 
 /* refresher (mod_ocsp_guard_watchdog.c) */
 void og_watchdog_post_config(og_global_t *g, server_rec *s, apr_pool_t *pconf);

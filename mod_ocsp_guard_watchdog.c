@@ -1,8 +1,8 @@
 /* mod_ocsp_guard_watchdog.c: the background refresher. One mod_watchdog
  * singleton for the whole server, running in one child (so as the
  * unprivileged User): every second it asks og_sched which certificates are
- * due, fetches and verifies them one by one, and hands the outcome to
- * og_entry_apply (cache, store, status, logs once per change of state). */
+ * due, fetches and verifies them concurrently (og_batch_fetch), and hands the
+ * outcomes to og_entry_apply (cache, store, status, logs once per change). */
 #include <apr_optional.h>
 #include <mod_watchdog.h>
 
@@ -16,26 +16,37 @@ static void refresh_due(og_global_t *g, apr_pool_t *ptemp);
 static APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) *wd_get_instance;
 static APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *wd_register_callback;
 
+/* One tick: expire what passed its nextUpdate, fetch what is due (in
+ * parallel, bounded by the longest responder timeout), apply the outcomes. */
 static void refresh_due(og_global_t *g, apr_pool_t *ptemp)
 {
-    int i;
+    apr_array_header_t *due = apr_array_make(ptemp, 8, sizeof(og_entry_t *));
+    apr_time_t now = apr_time_now();
+    int i, longest = 1;
 
     for (i = 0; i < g->entries->nelts; i++) {
         og_entry_t *e = APR_ARRAY_IDX(g->entries, i, og_entry_t *);
-        apr_time_t now = apr_time_now();
-        apr_pool_t *p;
 
         if (!e->url || !e->req_der) {
             continue;
         }
-        apr_pool_create(&p, ptemp);
-        og_entry_check_expiry(g, e, g->s, now, p);
+        og_entry_check_expiry(g, e, g->s, now, ptemp);
         if (now >= e->next_attempt) {
-            og_entry_exchange(e, p, g->proxy, e->timeout_s);
-            og_entry_apply(g, e, g->s, OG_SOURCE_REFRESH, 1, p);
-            og_entry_check_expiry(g, e, g->s, apr_time_now(), p);
+            APR_ARRAY_PUSH(due, og_entry_t *) = e;
+            longest = e->timeout_s > longest ? e->timeout_s : longest;
         }
-        apr_pool_destroy(p);
+    }
+    if (!due->nelts) {
+        return;
+    }
+    og_batch_fetch(g, due, now + apr_time_from_sec(longest + 1), ptemp);
+    for (i = 0; i < due->nelts; i++) {
+        og_entry_t *e = APR_ARRAY_IDX(due, i, og_entry_t *);
+
+        if (e->batch_state == OG_BATCH_ASKED) {
+            og_entry_apply(g, e, g->s, OG_SOURCE_REFRESH, 1, ptemp);
+            og_entry_check_expiry(g, e, g->s, apr_time_now(), ptemp);
+        }
     }
 }
 
