@@ -7,6 +7,8 @@ clients receive and what the error log says.
 import re
 import time
 
+import pytest
+
 from ogtest.clients import curl_cert_status, gnutls_ocsp, s_client
 
 GLOBAL = 'SSLSessionCache shmcb:{root}/run/ssl_scache(512000)\n'
@@ -264,3 +266,33 @@ def test_must_staple_without_url_is_an_error(httpd_factory, pki, front):
     assert len(lines) == 1 and ':error]' in lines[0] and 'OCSPGuardResponderOverride' in lines[0]
     assert front.count == 0
     assert not httpd.log_lines('OG00018')
+
+
+HOSTILE_AT_START = ['trylater', 'internalerror', 'unauthorized', 'expired', 'future', 'wrongsigner',
+                    'lookalike', 'otherca', 'othercert', 'garbage', 'http500', 'redirect', 'wrongtype',
+                    'oversize']
+
+
+@pytest.mark.parametrize('mode', HOSTILE_AT_START)
+def test_hostile_responder_at_start_is_never_stapled(httpd_factory, pki, front, mode):
+    # setup: the responder misbehaves in one way from the start; expectation: the first
+    # handshake carries no staple at all (never an error response, never an unverifiable
+    # one), and a warning names the responder URL
+    front.mode = mode
+    httpd = httpd_factory()
+    start(httpd, httpd.vhost('good', 'good.localhost'))
+    r = s_client(httpd.https_port, 'good.localhost', pki.root_pem)
+    assert r.verify_ok and not r.stapled, r.raw
+    lines = httpd.log_lines('OG00010') + httpd.log_lines('OG00011')
+    assert lines and front.url in lines[0] and ':warn]' in lines[0]
+
+
+def test_response_without_next_update_is_stapled_for_twelve_hours(httpd_factory, pki, front):
+    # setup: the responder omits nextUpdate; expectation: stapled (valid 12 h after
+    # thisUpdate), the status log line gives that nextUpdate
+    front.mode = 'nonextupdate'
+    httpd = httpd_factory()
+    start(httpd, httpd.vhost('good', 'good.localhost'))
+    r = s_client(httpd.https_port, 'good.localhost', pki.root_pem)
+    assert r.stapled and r.cert_status == 'good' and not r.next_update, r.raw
+    assert httpd.log_lines('OG00015')
