@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <string.h>
+#include <stdlib.h>
 #include <cmocka.h>
 
 #include <apr_general.h>
@@ -84,6 +85,28 @@ static void test_fetch_reports_refused_connection(void **state)
     assert_int_equal(res.err, OG_FETCH_REFUSED);
 }
 
+/* Only in a network namespace of its own (no interface up, so the lookup of
+ * a name cannot leave the machine): `make unit` runs it with unshare -n. */
+static void test_fetch_reports_dns_failure(void **state)
+{
+    og_fetch_req_t req;
+    og_fetch_res_t res;
+    static const unsigned char der[] = { 0x30, 0x00 };
+
+    (void)state;
+    if (!getenv("OG_ISOLATED_NET")) {
+        skip();
+    }
+    memset(&req, 0, sizeof(req));
+    req.der = der;
+    req.der_len = sizeof(der);
+    req.timeout_s = 2;
+    req.url = "http://ocsp.example.invalid/";
+    og_fetch_http(&res, pool, &req);
+    assert_int_equal(res.err, OG_FETCH_DNS);
+    assert_non_null(strstr(res.detail, "ocsp.example.invalid"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -91,6 +114,7 @@ int main(void)
         cmocka_unit_test(test_get_path_refuses_long_requests),
         cmocka_unit_test(test_fetch_rejects_https_and_garbage_urls),
         cmocka_unit_test(test_fetch_reports_refused_connection),
+        cmocka_unit_test(test_fetch_reports_dns_failure),
     };
     int rv;
 
