@@ -161,7 +161,7 @@ void og_entry_apply(og_global_t *g, og_entry_t *e, server_rec *s, og_source_e sr
     const char *desc = og_entry_desc(p, e);
     apr_time_t now = apr_time_now();
     const char *key = state_key(p, e);
-    int changed = !e->state_key || strcmp(e->state_key, key) != 0;
+    int changed = strcmp(e->state_key, key) != 0;
     int level = (changed || !quiet_repeats) ? APLOG_WARNING : APLOG_DEBUG;
     int prior_failures = e->failures;
     apr_interval_time_t left = e->rec.next_update - now;
@@ -175,7 +175,7 @@ void og_entry_apply(og_global_t *g, og_entry_t *e, server_rec *s, og_source_e sr
 
     e->last_attempt = now;
     e->fetched = 1;
-    e->state_key = apr_pstrdup(g->wd_pool ? g->wd_pool : g->pool, key);
+    apr_cpystrn(e->state_key, key, sizeof(e->state_key));
     if (e->fetch.err != OG_FETCH_OK) {
         e->failures++;
         apr_snprintf(e->outcome, sizeof(e->outcome), "%s: %s", og_fetch_err_str(e->fetch.err),

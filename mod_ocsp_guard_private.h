@@ -82,7 +82,7 @@ typedef struct og_entry_t {
     int fetched;                    /* an exchange was attempted */
     int failures;                   /* consecutive */
     char outcome[200];              /* of the last attempt, for the status page */
-    const char *state_key;          /* kind of the last outcome: log on change */
+    char state_key[32];             /* kind of the last outcome: log on change */
     apr_time_t last_attempt;
     apr_time_t last_success;
     apr_time_t next_attempt;
