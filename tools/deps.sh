@@ -1,7 +1,7 @@
 #!/bin/sh
 # tools/deps.sh: install every Debian 12 package that building, testing and
 # demonstrating mod_ocsp_guard needs. Safe to run again: apt-get skips what is
-# already installed. Needs root (or sudo).
+# already installed. Runs as root, or re-runs itself through sudo.
 set -eu
 PACKAGES="
   build-essential make
@@ -12,7 +12,10 @@ PACKAGES="
   curl gnutls-bin
 "
 if [ "$(id -u)" -ne 0 ]; then
-    echo "tools/deps.sh: run as root (sudo tools/deps.sh)" >&2
+    if command -v sudo >/dev/null 2>&1; then
+        exec sudo "$0" "$@"
+    fi
+    echo "tools/deps.sh: needs root to install packages (run it as root)" >&2
     exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
