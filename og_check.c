@@ -20,6 +20,7 @@
 #define TAG_RETURN_ERRORS       44
 #define TAG_CACHE_TOO_SMALL     45
 #define TAG_OTHER_PROVIDER      46
+#define TAG_REDUNDANT_STAPLING  47
 
 static og_finding_t *add(apr_array_header_t *out, og_level_e level, int tag, og_loc_t at,
                          const char *vhost);
@@ -32,6 +33,7 @@ static void rule_certificates(apr_pool_t *p, const og_conf_t *c, og_cert_reader_
 static void rule_return_errors(apr_pool_t *p, const og_conf_t *c, apr_array_header_t *out);
 static void rule_cache_size(apr_pool_t *p, const og_conf_t *c, apr_array_header_t *out);
 static void rule_other_provider(apr_pool_t *p, const og_conf_t *c, apr_array_header_t *out);
+static void rule_redundant_stapling(apr_pool_t *p, const og_conf_t *c, apr_array_header_t *out);
 
 static og_finding_t *add(apr_array_header_t *out, og_level_e level, int tag, og_loc_t at,
                          const char *vhost)
@@ -365,6 +367,39 @@ static void rule_other_provider(apr_pool_t *p, const og_conf_t *c, apr_array_hea
                           where(p, c->md_stapling.at));
 }
 
+/* mod_ssl's own stapling switched on where mod_ocsp_guard staples: its
+ * SSLStapling* settings do nothing there. Said once per directive. */
+static void rule_redundant_stapling(apr_pool_t *p, const og_conf_t *c, apr_array_header_t *out)
+{
+    apr_hash_t *seen = apr_hash_make(p);
+    int i;
+
+    if (!c->stapling_cache.at.file) {
+        return; /* that is OG00040's business */
+    }
+    for (i = 0; i < c->vhosts->nelts; i++) {
+        const og_conf_vhost_t *v = APR_ARRAY_IDX(c->vhosts, i, og_conf_vhost_t *);
+        const char *key;
+        og_finding_t *f;
+
+        if (!v->ssl || !guard_on(v) || v->use_stapling.flag != 1 || !v->use_stapling.at.file) {
+            continue;
+        }
+        key = where(p, v->use_stapling.at);
+        if (apr_hash_get(seen, key, APR_HASH_KEY_STRING)) {
+            continue;
+        }
+        apr_hash_set(seen, key, APR_HASH_KEY_STRING, key);
+        f = add(out, OG_LVL_INFO, TAG_REDUNDANT_STAPLING, v->use_stapling.at, v->name);
+        f->what = "'SSLUseStapling on' where mod_ocsp_guard staples (OCSPGuard On)";
+        f->effect = "mod_ssl's own stapling is bypassed for these certificates: its "
+                    "SSLStapling* settings (timeouts, error handling, cache) have no effect here";
+        f->fix = apr_psprintf(p, "nothing is broken; remove 'SSLUseStapling on' at %s (and "
+                              "SSLStaplingCache, if nothing else needs it) to say what happens, "
+                              "and tune OCSPGuard* directives instead", key);
+    }
+}
+
 apr_array_header_t *og_check_run(apr_pool_t *p, const og_conf_t *conf, og_cert_reader_fn *reader)
 {
     apr_array_header_t *out = apr_array_make(p, 8, sizeof(og_finding_t));
@@ -374,5 +409,6 @@ apr_array_header_t *og_check_run(apr_pool_t *p, const og_conf_t *conf, og_cert_r
     rule_return_errors(p, conf, out);
     rule_cache_size(p, conf, out);
     rule_other_provider(p, conf, out);
+    rule_redundant_stapling(p, conf, out);
     return out;
 }

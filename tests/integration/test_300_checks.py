@@ -69,6 +69,7 @@ def test_use_stapling_without_cache_fails_t_with_fix(httpd_factory, pki):
                f'SSLStaplingCache shmcb:{httpd.root}/run/ssl_stapling(131072)\n')
     rc, out = httpd.configtest()
     assert rc == 0 and 'Syntax OK' in out and 'OG00040' not in out
+    assert len(finding(out, 'OG00047')) == 1  # mod_ssl's stapling is bypassed here
     rc, out = httpd.start()
     assert rc == 0, out
     assert s_client(httpd.https_port, 'good.localhost', pki.root_pem).stapled

@@ -243,6 +243,26 @@ static void test_check_mod_md_stapling_is_info(void **state)
     assert_non_null(strstr(f->effect, "mod_ocsp_guard"));
 }
 
+static void test_check_redundant_use_stapling_is_info(void **state)
+{
+    og_conf_t *c = conf();
+    og_conf_vhost_t *v = vhost(c, "www.test", 10, "/certs/www.pem");
+    const og_finding_t *f;
+
+    (void)state;
+    c->stapling_cache.flag = 1;
+    c->stapling_cache.value = "shmcb:/run/stapling(131072)";
+    c->stapling_cache.at = at(1);
+    v->use_stapling.flag = 1;
+    v->use_stapling.at = at(13);
+    f = find(og_check_run(pool, c, fake_reader), 47);
+    assert_non_null(f);
+    assert_int_equal(f->level, OG_LVL_INFO);
+    assert_non_null(strstr(f->fix, "site.conf:13"));
+    v->guard.flag = 0; /* left to mod_ssl: then it is not redundant */
+    assert_null(find(og_check_run(pool, c, fake_reader), 47));
+}
+
 static void test_check_clean_config_has_no_findings(void **state)
 {
     og_conf_t *c = conf();
@@ -264,6 +284,7 @@ int main(void)
         cmocka_unit_test(test_check_cache_too_small_names_the_size),
         cmocka_unit_test(test_check_shmcb_subcache_model),
         cmocka_unit_test(test_check_mod_md_stapling_is_info),
+        cmocka_unit_test(test_check_redundant_use_stapling_is_info),
         cmocka_unit_test(test_check_clean_config_has_no_findings),
     };
     int rv;
