@@ -198,6 +198,7 @@ BAD_MODES = {
     'expired': ('OG00011', 'expired'),
     'future': ('OG00011', 'future'),
     'hang': ('OG00010', 'timeout'),
+    'down': ('OG00010', 'connection failed'),
 }
 
 
@@ -212,7 +213,10 @@ def test_bad_responder_never_replaces_a_good_response(httpd_factory, pki, front,
           FAST + 'OCSPGuardRenewWindow 95%\nOCSPGuardResponderTimeout 2\n')
     first = staple(httpd, pki)
     assert first.stapled
-    front.mode = mode
+    if mode == 'down':
+        front.stop()  # connections refused
+    else:
+        front.mode = mode
     tag, reason = BAD_MODES[mode]
     assert httpd.wait_for_log(tag + r'\d*: .*' + re.escape(front.url) + '.*' + re.escape(reason),
                               timeout=20), httpd.error_log()[-3000:]
