@@ -149,6 +149,15 @@ static int og_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
         }
     }
 
+    /* Nothing to staple (no SSL certificate, or OCSPGuard Off everywhere): no
+     * cache, no store directory, no refresher. */
+    if (g->entries->nelts == 0) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, OGLOGNO(00048)
+                     "mod_ocsp_guard %s: no certificate to staple (no SSL virtual host "
+                     "with OCSPGuard On); nothing to do", MOD_OCSP_GUARD_VERSION);
+        return OK;
+    }
+
     /* 3. The shared cache the children read. */
     if (og_cache_post_config(g, s, pconf, ptemp) != APR_SUCCESS) {
         return HTTP_INTERNAL_SERVER_ERROR;
