@@ -176,7 +176,6 @@ static og_conf_t *read_conf(apr_pool_t *p)
         inherit(APR_ARRAY_IDX(c->vhosts, i, og_conf_vhost_t *), main);
     }
     c->md_loaded = ap_find_linked_module("mod_md.c") != NULL;
-    c->guard_loaded = 1;
     c->runtime_dir = ap_runtime_dir_relative(p, "");
     if (c->runtime_dir) {
         apr_size_t n = strlen(c->runtime_dir);

@@ -53,7 +53,6 @@ typedef struct og_conf_t {
     og_setting_t md_stapling;    /* MDStapling (global or any MDomain) */
     int md_loaded;               /* mod_md is loaded */
     const char *runtime_dir;     /* DefaultRuntimeDir, for suggested cache paths */
-    int guard_loaded;            /* always 1 when run from the module */
 } og_conf_t;
 
 typedef struct og_finding_t {

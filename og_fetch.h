@@ -44,11 +44,7 @@ typedef struct og_fetch_res_t {
     char detail[256];
 } og_fetch_res_t;
 
-/* The transport, as a function pointer so tests and the refresher can swap it. */
-typedef apr_status_t og_fetch_fn(og_fetch_res_t *res, apr_pool_t *p,
-                                 const og_fetch_req_t *req);
-
-/* The real transport: OpenSSL's HTTP client. */
+/* One exchange with the responder; APR_SUCCESS when a body within the cap came back. */
 apr_status_t og_fetch_http(og_fetch_res_t *res, apr_pool_t *p, const og_fetch_req_t *req);
 
 /* The GET path for a request under `base_path` (exposed for tests); NULL when

@@ -66,7 +66,6 @@ static og_conf_t *conf(void)
     c->vhosts = apr_array_make(pool, 4, sizeof(og_conf_vhost_t *));
     c->stapling_cache.flag = c->guard_cache.flag = c->md_stapling.flag = -1;
     c->runtime_dir = "/var/run/apache2";
-    c->guard_loaded = 1;
     return c;
 }
 
