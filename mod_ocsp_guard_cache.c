@@ -9,9 +9,6 @@
 
 #include "mod_ocsp_guard_private.h"
 
-/* Room per certificate in the default cache: a typical response (1.5-3 KiB
- * with an embedded responder certificate) twice over, for rotation. */
-#define OG_CACHE_PER_CERT (8 * 1024)
 #define OG_CACHE_MIN_SIZE (512 * 1024)
 
 static apr_status_t cache_cleanup(void *data);
@@ -87,7 +84,7 @@ apr_status_t og_cache_post_config(og_global_t *g, server_rec *s, apr_pool_t *pco
         g->cache_desc = sc->cache_spec;
     }
     else {
-        apr_size_t size = (apr_size_t)g->entries->nelts * OG_CACHE_PER_CERT;
+        apr_size_t size = (apr_size_t)g->entries->nelts * OG_RECORD_ROOM_PER_CERT;
         const char *arg;
 
         if (size < OG_CACHE_MIN_SIZE) {
@@ -127,7 +124,7 @@ apr_status_t og_cache_post_config(og_global_t *g, server_rec *s, apr_pool_t *pco
 
     memset(&hints, 0, sizeof(hints));
     hints.avg_id_len = OG_CERT_ID_LEN;
-    hints.avg_obj_size = 2048;
+    hints.avg_obj_size = OG_RECORD_AVG_SIZE;
     hints.expiry_interval = 300;
     rv = g->cache->init(g->cache_inst, "ocsp_guard", &hints, s, pconf);
     if (rv != APR_SUCCESS) {

@@ -31,6 +31,10 @@ static void rule_stapling_cache(apr_pool_t *p, const og_conf_t *c, apr_array_hea
 static void rule_certificates(apr_pool_t *p, const og_conf_t *c, og_cert_reader_fn *reader,
                               apr_array_header_t *out);
 static void rule_return_errors(apr_pool_t *p, const og_conf_t *c, apr_array_header_t *out);
+static void cache_finding(apr_pool_t *p, apr_array_header_t *out, const og_setting_t *cache,
+                          const char *directive, apr_size_t need, int whole_records,
+                          const char *holds_for, const char *effect);
+static apr_size_t at_least(apr_size_t v, apr_size_t floor);
 static void rule_cache_size(apr_pool_t *p, const og_conf_t *c, apr_array_header_t *out);
 static void rule_other_provider(apr_pool_t *p, const og_conf_t *c, apr_array_header_t *out);
 static void rule_redundant_stapling(apr_pool_t *p, const og_conf_t *c, apr_array_header_t *out);
@@ -287,10 +291,45 @@ apr_size_t og_check_shmcb_subcache(apr_size_t size, apr_size_t avg_obj, apr_size
     return size / num_sub > overhead ? size / num_sub - overhead : 0;
 }
 
+/* A shmcb cache written with an explicit size smaller than `need` (or, for
+ * ours, whose subcaches cannot hold a maximal record): one finding. */
+static void cache_finding(apr_pool_t *p, apr_array_header_t *out, const og_setting_t *cache,
+                          const char *directive, apr_size_t need, int whole_records,
+                          const char *holds_for, const char *effect)
+{
+    apr_size_t size;
+    og_finding_t *f;
+
+    if (!cache->value || strncmp(cache->value, "shmcb", 5)
+        || (size = og_check_shmcb_size(cache->value)) == 0) {
+        return;
+    }
+    while (whole_records
+           && og_check_shmcb_subcache(need, OG_RECORD_AVG_SIZE, OG_CERT_ID_LEN) < OG_CHECK_ENTRY_MAX) {
+        need *= 2;
+    }
+    if (size >= need && (!whole_records || og_check_shmcb_subcache(size, OG_RECORD_AVG_SIZE,
+                                                                   OG_CERT_ID_LEN)
+                                           >= OG_CHECK_ENTRY_MAX)) {
+        return;
+    }
+    f = add(out, OG_LVL_WARN, TAG_CACHE_TOO_SMALL, cache->at, NULL);
+    f->what = apr_psprintf(p, "%s holds %" APR_SIZE_T_FMT " bytes for %s; it needs %"
+                           APR_SIZE_T_FMT, directive, size, holds_for, need);
+    f->effect = effect;
+    f->fix = apr_psprintf(p, "'%s %.*s(%" APR_SIZE_T_FMT ")' at %s", directive,
+                          (int)(strrchr(cache->value, '(') - cache->value), cache->value,
+                          need, where(p, cache->at));
+}
+
+static apr_size_t at_least(apr_size_t v, apr_size_t floor)
+{
+    return v < floor ? floor : v;
+}
+
 static void rule_cache_size(apr_pool_t *p, const og_conf_t *c, apr_array_header_t *out)
 {
     apr_hash_t *ours = apr_hash_make(p), *ssl = apr_hash_make(p);
-    apr_size_t size, need;
     unsigned n_ours, n_ssl;
     int i, j;
 
@@ -304,50 +343,16 @@ static void rule_cache_size(apr_pool_t *p, const og_conf_t *c, apr_array_header_
     }
     n_ours = apr_hash_count(ours);
     n_ssl = apr_hash_count(ssl);
-    if (c->guard_cache.value && !strncmp(c->guard_cache.value, "shmcb", 5)
-        && (size = og_check_shmcb_size(c->guard_cache.value)) > 0) {
-        need = (apr_size_t)n_ours * OG_CHECK_CACHE_PER_CERT;
-        if (need < 64 * 1024) {
-            need = 64 * 1024;
-        }
-        while (og_check_shmcb_subcache(need, 2048, 20) < OG_CHECK_ENTRY_MAX) {
-            need *= 2;
-        }
-        if (size < need || og_check_shmcb_subcache(size, 2048, 20) < OG_CHECK_ENTRY_MAX) {
-            const char *path = apr_pstrndup(p, c->guard_cache.value,
-                                            (apr_size_t)(strrchr(c->guard_cache.value, '(')
-                                                         - c->guard_cache.value));
-            og_finding_t *f = add(out, OG_LVL_WARN, TAG_CACHE_TOO_SMALL, c->guard_cache.at, NULL);
-
-            f->what = apr_psprintf(p, "OCSPGuardCache holds %" APR_SIZE_T_FMT " bytes for %u "
-                                   "certificate(s); it needs %" APR_SIZE_T_FMT, size, n_ours,
-                                   need);
-            f->effect = "responses that do not fit (or do not fit one shmcb subcache) are "
-                        "silently never cached, so never stapled";
-            f->fix = apr_psprintf(p, "'OCSPGuardCache %s(%" APR_SIZE_T_FMT ")' at %s",
-                                  path, need, where(p, c->guard_cache.at));
-        }
-    }
-    if (n_ssl && c->stapling_cache.value && !strncmp(c->stapling_cache.value, "shmcb", 5)
-        && (size = og_check_shmcb_size(c->stapling_cache.value)) > 0) {
-        need = (apr_size_t)n_ssl * OG_CHECK_CACHE_PER_CERT;
-        if (need < 32 * 1024) {
-            need = 32 * 1024;
-        }
-        if (size < need) {
-            const char *path = apr_pstrndup(p, c->stapling_cache.value,
-                                            (apr_size_t)(strrchr(c->stapling_cache.value, '(')
-                                                         - c->stapling_cache.value));
-            og_finding_t *f = add(out, OG_LVL_WARN, TAG_CACHE_TOO_SMALL, c->stapling_cache.at,
-                                  NULL);
-
-            f->what = apr_psprintf(p, "SSLStaplingCache holds %" APR_SIZE_T_FMT " bytes for the "
-                                   "%u certificate(s) mod_ssl staples itself; it needs %"
-                                   APR_SIZE_T_FMT, size, n_ssl, need);
-            f->effect = "mod_ssl evicts responses early and fetches again during handshakes";
-            f->fix = apr_psprintf(p, "'SSLStaplingCache %s(%" APR_SIZE_T_FMT ")' at %s",
-                                  path, need, where(p, c->stapling_cache.at));
-        }
+    cache_finding(p, out, &c->guard_cache, "OCSPGuardCache",
+                  at_least((apr_size_t)n_ours * OG_RECORD_ROOM_PER_CERT, 64 * 1024), 1,
+                  apr_psprintf(p, "%u certificate(s)", n_ours),
+                  "responses that do not fit (or do not fit one shmcb subcache) are "
+                  "silently never cached, so never stapled");
+    if (n_ssl) {
+        cache_finding(p, out, &c->stapling_cache, "SSLStaplingCache",
+                      at_least((apr_size_t)n_ssl * OG_RECORD_ROOM_PER_CERT, 32 * 1024), 0,
+                      apr_psprintf(p, "the %u certificate(s) mod_ssl staples itself", n_ssl),
+                      "mod_ssl evicts responses early and fetches again during handshakes");
     }
 }
 

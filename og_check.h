@@ -9,6 +9,8 @@
 #include <apr_pools.h>
 #include <apr_tables.h>
 
+#include "og_record.h"
+
 typedef enum {
     OG_LVL_ERROR = 3,    /* httpd's APLOG_ERR */
     OG_LVL_WARN = 4,
@@ -98,7 +100,6 @@ apr_size_t og_check_shmcb_subcache(apr_size_t size, apr_size_t avg_obj, apr_size
 /* Parse the "(size)" of a shmcb argument; 0 when absent. */
 apr_size_t og_check_shmcb_size(const char *spec);
 
-#define OG_CHECK_CACHE_PER_CERT (8 * 1024)
 #define OG_CHECK_ENTRY_MAX      (17 * 1024)   /* record header + 16 KiB staple + index */
 
 #endif /* OG_CHECK_H */

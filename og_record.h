@@ -12,6 +12,11 @@
 #define OG_RECORD_MAGIC   0x4f475231u  /* "OGR1" */
 #define OG_RECORD_HDR_LEN 40
 #define OG_RECORD_MAX     (OG_RECORD_HDR_LEN + OG_OCSP_MAX_STAPLE)
+/* Room per certificate in a shared cache: a typical response (1.5-3 KiB with
+ * an embedded responder certificate) twice over, for rotation. */
+#define OG_RECORD_ROOM_PER_CERT (8 * 1024)
+/* The average record size hinted to the cache (shmcb lays itself out by it). */
+#define OG_RECORD_AVG_SIZE      2048
 
 typedef enum {
     OG_SOURCE_NONE = 0,
