@@ -8,7 +8,6 @@
 #include <http_core.h>
 #include <http_main.h>
 #include <util_mutex.h>
-#include <openssl/ocsp.h>
 
 #include "mod_ocsp_guard.h"
 #include "mod_ocsp_guard_private.h"
@@ -105,8 +104,8 @@ static int og_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
     }
     g->s = s;
     g->proxy = sc->proxy;
-    /* the configuration findings, into the error log this time */
-    og_check_config(ptemp, s, 1);
+    /* check_config's findings, into the error log this time */
+    og_check_log(g, s, 1, ptemp);
     og_sched_defaults(&g->policy);
     g->policy.renew_window = sc->renew_window != OG_UNSET ? sc->renew_window
                                                           : OG_DEFAULT_RENEW_WINDOW;
@@ -232,7 +231,11 @@ static int og_hook_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t 
     if (ap_state_query(AP_SQ_RUN_MODE) == AP_SQ_RM_CONFIG_DUMP) {
         return OK;
     }
-    return og_check_config(ptemp, s, test) ? HTTP_INTERNAL_SERVER_ERROR : OK;
+    if (!og_g) {
+        return OK;
+    }
+    og_check_collect(og_g);
+    return og_check_log(og_g, s, test, ptemp) ? HTTP_INTERNAL_SERVER_ERROR : OK;
 }
 
 static void og_hook_child_init(apr_pool_t *p, server_rec *s)

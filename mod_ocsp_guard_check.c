@@ -186,17 +186,24 @@ static og_conf_t *read_conf(apr_pool_t *p)
     return c;
 }
 
-/* check_config: runs for `apachectl -t` and at every (re)start. Returns the
- * number of findings that must stop the server. */
-int og_check_config(apr_pool_t *ptemp, server_rec *s, int log_all)
+/* check_config, for `apachectl -t` and every (re)start: read the tree and run
+ * the rules once per configuration generation; post-config logs the same
+ * findings again into the error log, without reading anything twice. */
+void og_check_collect(og_global_t *g)
+{
+    g->findings = og_check_run(g->pool, read_conf(g->pool), NULL);
+}
+
+/* Log the findings (all of them, or only those that stop the server) and
+ * return how many stop it. */
+int og_check_log(og_global_t *g, server_rec *s, int log_all, apr_pool_t *ptemp)
 {
     og_sconf_t *sc = og_sconf(s);
     int strict = sc->enforce_strict == 1;
-    apr_array_header_t *findings = og_check_run(ptemp, read_conf(ptemp), NULL);
     int i, fatal = 0;
 
-    for (i = 0; i < findings->nelts; i++) {
-        const og_finding_t *f = &APR_ARRAY_IDX(findings, i, og_finding_t);
+    for (i = 0; g->findings && i < g->findings->nelts; i++) {
+        const og_finding_t *f = &APR_ARRAY_IDX(g->findings, i, og_finding_t);
         int is_fatal = f->always_fatal || (strict && f->level == OG_LVL_ERROR);
 
         fatal += is_fatal;

@@ -125,6 +125,7 @@ typedef struct og_global_t {
     const char *proxy;
     og_sched_policy_t policy;
     apr_pool_t *wd_pool;            /* refresher only */
+    apr_array_header_t *findings;   /* og_finding_t of og_check, from check_config */
 } og_global_t;
 
 extern og_global_t *og_g;
@@ -175,8 +176,10 @@ int og_batch_fetch(og_global_t *g, apr_array_header_t *due, apr_time_t deadline,
 /* refresher (mod_ocsp_guard_watchdog.c) */
 void og_watchdog_post_config(og_global_t *g, server_rec *s, apr_pool_t *pconf);
 
-/* configuration diagnostics (mod_ocsp_guard_check.c): number of fatal findings */
-int og_check_config(apr_pool_t *ptemp, server_rec *s, int log_all);
+/* configuration diagnostics (mod_ocsp_guard_check.c): collect the findings
+ * of this generation into g->findings; log them, returning how many are fatal */
+void og_check_collect(og_global_t *g);
+int og_check_log(og_global_t *g, server_rec *s, int log_all, apr_pool_t *ptemp);
 
 /* status handler and mod_status section (mod_ocsp_guard_status.c) */
 void og_status_register_hooks(void);
