@@ -16,7 +16,7 @@
 #error "mod_ocsp_guard needs httpd 2.4.48 or later (the ssl_ocsp_prime/get_resp hooks of http_ssl.h)"
 #endif
 
-og_global_t *og_g;
+guard_t *guard_g;
 
 static int og_hook_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp);
 static int og_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
@@ -24,76 +24,76 @@ static int og_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
 static void og_hook_child_init(apr_pool_t *p, server_rec *s);
 static int og_hook_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                                 server_rec *s);
-static apr_status_t og_global_cleanup(void *data);
-static void prefetch(og_global_t *g, server_rec *s, apr_pool_t *ptemp, int timeout_s);
+static apr_status_t guard_cleanup(void *data);
+static void prefetch(guard_t *g, server_rec *s, apr_pool_t *ptemp, int timeout_s);
 
 /* Fetch every certificate the store could not provide (or that is due
  * anyway), concurrently, within OCSPGuardPrefetchTimeout. */
-static void prefetch(og_global_t *g, server_rec *s, apr_pool_t *ptemp, int timeout_s)
+static void prefetch(guard_t *g, server_rec *s, apr_pool_t *ptemp, int timeout_s)
 {
-    apr_array_header_t *due = apr_array_make(ptemp, g->entries->nelts, sizeof(og_entry_t *));
+    apr_array_header_t *due = apr_array_make(ptemp, g->entries->nelts, sizeof(guard_entry_t *));
     apr_time_t now = apr_time_now();
     int i;
 
     for (i = 0; i < g->entries->nelts; i++) {
-        og_entry_t *e = APR_ARRAY_IDX(g->entries, i, og_entry_t *);
+        guard_entry_t *e = APR_ARRAY_IDX(g->entries, i, guard_entry_t *);
 
         if (e->url && e->req_der && e->next_attempt <= now) {
-            APR_ARRAY_PUSH(due, og_entry_t *) = e;
+            APR_ARRAY_PUSH(due, guard_entry_t *) = e;
         }
     }
     if (!due->nelts) {
         return;
     }
-    og_batch_fetch(g, due, now + apr_time_from_sec(timeout_s), ptemp);
+    guard_fetch_batch(g, due, now + apr_time_from_sec(timeout_s), ptemp);
     for (i = 0; i < due->nelts; i++) {
-        og_entry_t *e = APR_ARRAY_IDX(due, i, og_entry_t *);
+        guard_entry_t *e = APR_ARRAY_IDX(due, i, guard_entry_t *);
 
-        if (e->batch_state == OG_BATCH_ASKED) {
-            og_entry_apply(g, e, s, OG_SOURCE_PREFETCH, 0, ptemp);
+        if (e->batch_state == GUARD_BATCH_ASKED) {
+            guard_entry_apply(g, e, s, OG_SOURCE_PREFETCH, 0, ptemp);
             continue;
         }
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, OGLOGNO(00017)
                      "%s: OCSPGuardPrefetchTimeout (%d s) ran out before %s was asked; "
                      "the first handshakes get no staple and the background refresh "
                      "fetches it. Raise OCSPGuardPrefetchTimeout if responders are slow",
-                     og_entry_desc(ptemp, e), timeout_s, e->url);
+                     guard_entry_desc(ptemp, e), timeout_s, e->url);
         apr_cpystrn(e->outcome, "not asked yet: OCSPGuardPrefetchTimeout ran out",
                     sizeof(e->outcome));
-        og_entry_publish(g, e, s, ptemp);
+        guard_entry_publish(g, e, s, ptemp);
     }
 }
 
-static apr_status_t og_global_cleanup(void *data)
+static apr_status_t guard_cleanup(void *data)
 {
-    if (og_g == data) {
-        og_g = NULL;
+    if (guard_g == data) {
+        guard_g = NULL;
     }
     return APR_SUCCESS;
 }
 
 static int og_hook_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
-    og_global_t *g = apr_pcalloc(pconf, sizeof(*g));
+    guard_t *g = apr_pcalloc(pconf, sizeof(*g));
 
     (void)plog;
     (void)ptemp;
     g->pool = pconf;
     g->by_id = apr_hash_make(pconf);
-    g->entries = apr_array_make(pconf, 16, sizeof(og_entry_t *));
-    og_g = g;
-    apr_pool_cleanup_register(pconf, g, og_global_cleanup, apr_pool_cleanup_null);
-    return ap_mutex_register(pconf, OG_MUTEX_TYPE, NULL, APR_LOCK_DEFAULT, 0);
+    g->entries = apr_array_make(pconf, 16, sizeof(guard_entry_t *));
+    guard_g = g;
+    apr_pool_cleanup_register(pconf, g, guard_cleanup, apr_pool_cleanup_null);
+    return ap_mutex_register(pconf, GUARD_MUTEX_TYPE, NULL, APR_LOCK_DEFAULT, 0);
 }
 
 /* Runs after mod_ssl's post-config, which primed every certificate. */
 static int og_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                                server_rec *s)
 {
-    og_global_t *g = og_g;
-    og_sconf_t *sc = og_sconf(s);
-    int prefetch_timeout = sc->prefetch_timeout != OG_UNSET
-        ? sc->prefetch_timeout : OG_DEFAULT_PREFETCH_TIMEOUT;
+    guard_t *g = guard_g;
+    guard_sconf_t *sc = guard_sconf(s);
+    int prefetch_timeout = sc->prefetch_timeout != GUARD_UNSET
+        ? sc->prefetch_timeout : GUARD_DEFAULT_PREFETCH_TIMEOUT;
     apr_time_t start = apr_time_now(), now;
     int i, stapled = 0, revoked = 0, no_url = 0, failed = 0, stored = 0, errors = 0;
 
@@ -105,22 +105,23 @@ static int og_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
     g->s = s;
     g->proxy = sc->proxy;
     /* check_config's findings, into the error log this time */
-    og_check_log(g, s, 1, ptemp);
+    guard_check_log(g, s, 1, ptemp);
     og_sched_defaults(&g->policy);
-    g->policy.renew_window = sc->renew_window != OG_UNSET ? sc->renew_window
-                                                          : OG_DEFAULT_RENEW_WINDOW;
-    g->policy.retry_min = apr_time_from_sec(sc->retry_delay != OG_UNSET
-                                            ? sc->retry_delay : OG_DEFAULT_RETRY_DELAY);
+    g->policy.renew_window = sc->renew_window != GUARD_UNSET ? sc->renew_window
+                                                          : GUARD_DEFAULT_RENEW_WINDOW;
+    g->policy.retry_min = apr_time_from_sec(sc->retry_delay != GUARD_UNSET
+                                            ? sc->retry_delay : GUARD_DEFAULT_RETRY_DELAY);
     if (g->policy.retry_max < g->policy.retry_min) {
         g->policy.retry_max = g->policy.retry_min;
     }
-    g->store_dir = sc->store_dir ? sc->store_dir
-                                 : ap_server_root_relative(pconf, OG_DEFAULT_STORE_DIR);
+    g->max_validity = sc->max_validity != GUARD_UNSET ? sc->max_validity
+                                                   : GUARD_DEFAULT_MAX_VALIDITY;
+    g->store_dir = guard_store_default_dir(pconf, sc);
 
     /* 2. Requests for every certificate with a responder; the others are told
      *    once, at info level: many CAs stopped publishing OCSP in 2025. */
     for (i = 0; i < g->entries->nelts; i++) {
-        og_entry_t *e = APR_ARRAY_IDX(g->entries, i, og_entry_t *);
+        guard_entry_t *e = APR_ARRAY_IDX(g->entries, i, guard_entry_t *);
 
         if (!e->url) {
             no_url++;
@@ -131,20 +132,20 @@ static int og_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
                              "OCSP URL and no OCSPGuardResponderOverride: clients such as "
                              "Firefox will refuse to connect. Set OCSPGuardResponderOverride "
                              "to the CA's responder, or get a certificate without Must-Staple",
-                             og_entry_desc(ptemp, e));
+                             guard_entry_desc(ptemp, e));
                 continue;
             }
             ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, OGLOGNO(00018)
                          "%s: no OCSP URL in the certificate and no "
                          "OCSPGuardResponderOverride; it is served without a staple "
                          "(nothing to fix unless you want stapling: many CAs no longer "
-                         "run OCSP)", og_entry_desc(ptemp, e));
+                         "run OCSP)", guard_entry_desc(ptemp, e));
             continue;
         }
         if (og_ocsp_request_der(&e->req_der, &e->req_len, pconf, e->cert) != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, OGLOGNO(00019)
                          "%s: cannot build an OCSP request; it is served without a staple",
-                         og_entry_desc(ptemp, e));
+                         guard_entry_desc(ptemp, e));
         }
     }
 
@@ -158,24 +159,22 @@ static int og_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
     }
 
     /* 3. The shared cache the children read. */
-    if (og_cache_post_config(g, s, pconf, ptemp) != APR_SUCCESS) {
+    if (guard_cache_post_config(g, s, pconf, ptemp) != APR_SUCCESS) {
         return HTTP_INTERNAL_SERVER_ERROR;
     }
 
     /* 4. The store: what a previous run fetched and is still valid is
      *    re-verified and used; only what is missing or due gets fetched. */
-    if (og_store_prepare(g, s, ptemp) != APR_SUCCESS) {
-        g->store_dir = NULL;
-    }
+    guard_store_open(g, s, pconf);
     now = apr_time_now();
     for (i = 0; i < g->entries->nelts; i++) {
-        og_entry_t *e = APR_ARRAY_IDX(g->entries, i, og_entry_t *);
+        guard_entry_t *e = APR_ARRAY_IDX(g->entries, i, guard_entry_t *);
 
         if (e->url && e->req_der) {
-            stored += og_entry_load_store(g, e, s, ptemp);
-            og_entry_schedule(g, e, now);
+            stored += guard_store_load(g, e, s, ptemp);
+            guard_entry_schedule(g, e, now);
         }
-        og_entry_publish(g, e, s, ptemp);
+        guard_entry_publish(g, e, s, ptemp);
     }
 
     /* 5. Prefetch: the first handshake after this start is stapled. */
@@ -183,14 +182,18 @@ static int og_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
         prefetch(g, s, ptemp, prefetch_timeout);
     }
 
-    /* 6. The background refresher, in one child. */
-    og_watchdog_post_config(g, s, pconf);
+    /* 6. The store gets what was fetched (written as the User, never by
+     *    root); this parent remembers what it accepted, for its next
+     *    generation; the background refresher, in one child. */
+    guard_store_flush(g, s, ptemp);
+    guard_store_remember(g, s, ptemp);
+    guard_watchdog_post_config(g, s, pconf);
 
     /* 7. Summary. */
     now = apr_time_now();
     for (i = 0; i < g->entries->nelts; i++) {
-        og_entry_t *e = APR_ARRAY_IDX(g->entries, i, og_entry_t *);
-        if (og_entry_stapleable(e, now)) {
+        guard_entry_t *e = APR_ARRAY_IDX(g->entries, i, guard_entry_t *);
+        if (guard_entry_stapleable(e, now)) {
             stapled++;
             revoked += e->rec.cert_status == OG_STATUS_REVOKED;
         }
@@ -231,16 +234,16 @@ static int og_hook_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t 
     if (ap_state_query(AP_SQ_RUN_MODE) == AP_SQ_RM_CONFIG_DUMP) {
         return OK;
     }
-    if (!og_g) {
+    if (!guard_g) {
         return OK;
     }
-    og_check_collect(og_g);
-    return og_check_log(og_g, s, test, ptemp) ? HTTP_INTERNAL_SERVER_ERROR : OK;
+    guard_check_collect(guard_g, s);
+    return guard_check_log(guard_g, s, test, ptemp) ? HTTP_INTERNAL_SERVER_ERROR : OK;
 }
 
 static void og_hook_child_init(apr_pool_t *p, server_rec *s)
 {
-    og_cache_child_init(og_g, p, s);
+    guard_cache_child_init(guard_g, p, s);
 }
 
 static void og_register_hooks(apr_pool_t *p)
@@ -257,18 +260,18 @@ static void og_register_hooks(apr_pool_t *p)
     /* attach the cache mutex in every child */
     ap_hook_child_init(og_hook_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     /* mod_ssl's prime and get-resp hooks */
-    og_ssl_register_hooks();
+    guard_ssl_register_hooks();
     /* the ocsp-guard-status handler and the mod_status section */
-    og_status_register_hooks();
+    guard_status_register_hooks();
 }
 
 module AP_MODULE_DECLARE_DATA ocsp_guard_module = {
     STANDARD20_MODULE_STUFF,
     NULL,                 /* per-directory config */
     NULL,                 /* merge per-directory */
-    og_create_sconf,      /* per-server config */
-    og_merge_sconf,       /* merge per-server */
-    og_cmds,              /* directives */
+    guard_create_sconf,      /* per-server config */
+    guard_merge_sconf,       /* merge per-server */
+    guard_cmds,              /* directives */
     og_register_hooks,
 #if defined(AP_MODULE_FLAG_ALWAYS_MERGE)
     AP_MODULE_FLAG_ALWAYS_MERGE

@@ -9,19 +9,19 @@
 
 #include "mod_ocsp_guard_private.h"
 
-#define OG_CACHE_MIN_SIZE (512 * 1024)
+#define GUARD_CACHE_MIN_SIZE (512 * 1024)
 
 static apr_status_t cache_cleanup(void *data);
-static apr_status_t locked_store(og_global_t *g, server_rec *s, const unsigned char *key,
+static apr_status_t locked_store(guard_t *g, server_rec *s, const unsigned char *key,
                                  unsigned int klen, apr_time_t expiry, unsigned char *data,
                                  unsigned int len, apr_pool_t *p);
-static apr_status_t locked_retrieve(og_global_t *g, server_rec *s, const unsigned char *key,
+static apr_status_t locked_retrieve(guard_t *g, server_rec *s, const unsigned char *key,
                                     unsigned int klen, unsigned char *buf, unsigned int *plen,
                                     apr_pool_t *p);
 
 static apr_status_t cache_cleanup(void *data)
 {
-    og_global_t *g = data;
+    guard_t *g = data;
 
     if (g->cache && g->cache_inst) {
         g->cache->destroy(g->cache_inst, g->s);
@@ -32,7 +32,7 @@ static apr_status_t cache_cleanup(void *data)
 
 /* Every cache access holds the mutex (when the provider needs one) around one
  * in-memory operation only: no I/O under it. */
-static apr_status_t locked_store(og_global_t *g, server_rec *s, const unsigned char *key,
+static apr_status_t locked_store(guard_t *g, server_rec *s, const unsigned char *key,
                                  unsigned int klen, apr_time_t expiry, unsigned char *data,
                                  unsigned int len, apr_pool_t *p)
 {
@@ -51,7 +51,7 @@ static apr_status_t locked_store(og_global_t *g, server_rec *s, const unsigned c
     return rv;
 }
 
-static apr_status_t locked_retrieve(og_global_t *g, server_rec *s, const unsigned char *key,
+static apr_status_t locked_retrieve(guard_t *g, server_rec *s, const unsigned char *key,
                                     unsigned int klen, unsigned char *buf, unsigned int *plen,
                                     apr_pool_t *p)
 {
@@ -70,10 +70,10 @@ static apr_status_t locked_retrieve(og_global_t *g, server_rec *s, const unsigne
     return rv;
 }
 
-apr_status_t og_cache_post_config(og_global_t *g, server_rec *s, apr_pool_t *pconf,
+apr_status_t guard_cache_post_config(guard_t *g, server_rec *s, apr_pool_t *pconf,
                                   apr_pool_t *ptemp)
 {
-    og_sconf_t *sc = og_sconf(s);
+    guard_sconf_t *sc = guard_sconf(s);
     struct ap_socache_hints hints;
     apr_status_t rv;
     const char *err;
@@ -87,8 +87,8 @@ apr_status_t og_cache_post_config(og_global_t *g, server_rec *s, apr_pool_t *pco
         apr_size_t size = (apr_size_t)g->entries->nelts * OG_RECORD_ROOM_PER_CERT;
         const char *arg;
 
-        if (size < OG_CACHE_MIN_SIZE) {
-            size = OG_CACHE_MIN_SIZE;
+        if (size < GUARD_CACHE_MIN_SIZE) {
+            size = GUARD_CACHE_MIN_SIZE;
         }
         g->cache = ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, "shmcb",
                                       AP_SOCACHE_PROVIDER_VERSION);
@@ -101,7 +101,7 @@ apr_status_t og_cache_post_config(og_global_t *g, server_rec *s, apr_pool_t *pco
             return APR_EGENERAL;
         }
         arg = apr_psprintf(pconf, "%s(%" APR_SIZE_T_FMT ")",
-                           ap_runtime_dir_relative(pconf, OG_DEFAULT_CACHE_NAME), size);
+                           ap_runtime_dir_relative(pconf, GUARD_DEFAULT_CACHE_NAME), size);
         err = g->cache->create(&g->cache_inst, arg, ptemp, pconf);
         if (err) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, OGLOGNO(00002)
@@ -113,11 +113,11 @@ apr_status_t og_cache_post_config(og_global_t *g, server_rec *s, apr_pool_t *pco
     }
 
     if (g->cache->flags & AP_SOCACHE_FLAG_NOTMPSAFE) {
-        rv = ap_global_mutex_create(&g->mutex, NULL, OG_MUTEX_TYPE, NULL, s, pconf, 0);
+        rv = ap_global_mutex_create(&g->mutex, NULL, GUARD_MUTEX_TYPE, NULL, s, pconf, 0);
         if (rv != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, OGLOGNO(00003)
                          "cannot create the mutex for OCSPGuardCache %s; check the "
-                         "Mutex directive for '" OG_MUTEX_TYPE "'", g->cache_desc);
+                         "Mutex directive for '" GUARD_MUTEX_TYPE "'", g->cache_desc);
             return rv;
         }
     }
@@ -137,7 +137,7 @@ apr_status_t og_cache_post_config(og_global_t *g, server_rec *s, apr_pool_t *pco
     return APR_SUCCESS;
 }
 
-void og_cache_child_init(og_global_t *g, apr_pool_t *p, server_rec *s)
+void guard_cache_child_init(guard_t *g, apr_pool_t *p, server_rec *s)
 {
     apr_status_t rv;
 
@@ -153,7 +153,7 @@ void og_cache_child_init(og_global_t *g, apr_pool_t *p, server_rec *s)
     }
 }
 
-apr_status_t og_cache_put(og_global_t *g, server_rec *s, const og_entry_t *e,
+apr_status_t guard_cache_put(guard_t *g, server_rec *s, const guard_entry_t *e,
                           apr_pool_t *p)
 {
     unsigned char *buf;
@@ -172,39 +172,41 @@ apr_status_t og_cache_put(og_global_t *g, server_rec *s, const og_entry_t *e,
 }
 
 /* The handshake path: a lock, a memcpy out of shared memory, an unlock. */
-apr_status_t og_cache_get(og_global_t *g, server_rec *s, const unsigned char *id,
+apr_status_t guard_cache_get(guard_t *g, server_rec *s, const unsigned char *id,
                           unsigned char *buf, unsigned int *plen, apr_pool_t *p)
 {
     return locked_retrieve(g, s, id, OG_CERT_ID_LEN, buf, plen, p);
 }
 
-/* Status rows live beside the records, under the id followed by 'S'. */
-static void status_key(unsigned char *key, const og_entry_t *e)
+/* Report rows live beside the records, under the id followed by 'S'. */
+static void status_key(unsigned char *key, const guard_entry_t *e)
 {
     memcpy(key, e->cert->id, OG_CERT_ID_LEN);
     key[OG_CERT_ID_LEN] = 'S';
 }
 
-apr_status_t og_cache_put_status(og_global_t *g, server_rec *s, const og_entry_t *e,
-                                 const og_status_t *st, apr_pool_t *p)
+apr_status_t guard_cache_put_report(guard_t *g, server_rec *s, const guard_entry_t *e,
+                                 const og_report_t *rp, apr_pool_t *p)
 {
-    unsigned char key[OG_CERT_ID_LEN + 1];
+    unsigned char key[OG_CERT_ID_LEN + 1], buf[OG_REPORT_MAX];
+    apr_size_t len = og_report_encode(buf, rp);
 
     status_key(key, e);
     return locked_store(g, s, key, sizeof(key), apr_time_now() + apr_time_from_sec(3650 * 86400),
-                        (unsigned char *)st, sizeof(*st), p);
+                        buf, (unsigned int)len, p);
 }
 
-apr_status_t og_cache_get_status(og_global_t *g, server_rec *s, const og_entry_t *e,
-                                 og_status_t *st, apr_pool_t *p)
+/* Decoded, never taken as raw bytes: a row is only shown once it checks out. */
+apr_status_t guard_cache_get_report(guard_t *g, server_rec *s, const guard_entry_t *e,
+                                 og_report_t *rp, apr_pool_t *p)
 {
-    unsigned char key[OG_CERT_ID_LEN + 1];
-    unsigned int len = sizeof(*st);
+    unsigned char key[OG_CERT_ID_LEN + 1], buf[OG_REPORT_MAX];
+    unsigned int len = sizeof(buf);
     apr_status_t rv;
 
     status_key(key, e);
-    rv = locked_retrieve(g, s, key, sizeof(key), (unsigned char *)st, &len, p);
-    if (rv == APR_SUCCESS && (len != sizeof(*st) || !og_status_valid(st))) {
+    rv = locked_retrieve(g, s, key, sizeof(key), buf, &len, p);
+    if (rv == APR_SUCCESS && og_report_decode(rp, buf, len) != 0) {
         rv = APR_EINVAL;
     }
     return rv;

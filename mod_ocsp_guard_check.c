@@ -189,16 +189,23 @@ static og_conf_t *read_conf(apr_pool_t *p)
 /* check_config, for `apachectl -t` and every (re)start: read the tree and run
  * the rules once per configuration generation; post-config logs the same
  * findings again into the error log, without reading anything twice. */
-void og_check_collect(og_global_t *g)
+void guard_check_collect(guard_t *g, server_rec *s)
 {
-    g->findings = og_check_run(g->pool, read_conf(g->pool), NULL);
+    og_conf_t *c = read_conf(g->pool);
+    guard_sconf_t *sc = guard_sconf(s);
+
+    c->store_dir = guard_store_default_dir(g->pool, sc);
+    c->store_at.file = sc->store_at.file;
+    c->store_at.line = sc->store_at.line;
+    c->store_problem = g->store_problem = guard_store_check(g->pool, c->store_dir);
+    g->findings = og_check_run(g->pool, c, NULL);
 }
 
 /* Log the findings (all of them, or only those that stop the server) and
  * return how many stop it. */
-int og_check_log(og_global_t *g, server_rec *s, int log_all, apr_pool_t *ptemp)
+int guard_check_log(guard_t *g, server_rec *s, int log_all, apr_pool_t *ptemp)
 {
-    og_sconf_t *sc = og_sconf(s);
+    guard_sconf_t *sc = guard_sconf(s);
     int strict = sc->enforce_strict == 1;
     int i, fatal = 0;
 

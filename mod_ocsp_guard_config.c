@@ -1,5 +1,5 @@
 /* mod_ocsp_guard_config.c: the OCSPGuard* directives: parsing, validation,
- * create and merge. Defaults are resolved in one place (og_sconf_*). A bad
+ * create and merge. Defaults are resolved in one place (guard_sconf_*). A bad
  * value stops startup with the directive, the value and what is accepted.
  * Nothing here fetches, caches or logs at run time. */
 #include <apr_strings.h>
@@ -21,8 +21,9 @@ static const char *set_override(cmd_parms *cmd, void *dc, const char *arg);
 static const char *set_proxy(cmd_parms *cmd, void *dc, const char *arg);
 static const char *set_enforce(cmd_parms *cmd, void *dc, const char *arg);
 static const char *set_retry_delay(cmd_parms *cmd, void *dc, const char *arg);
+static const char *set_max_validity(cmd_parms *cmd, void *dc, const char *arg);
 
-const command_rec og_cmds[] = {
+const command_rec guard_cmds[] = {
     AP_INIT_FLAG("OCSPGuard", set_enabled, NULL, RSRC_CONF,
                  "On|Off: let mod_ocsp_guard staple this server's certificates (default On)"),
     AP_INIT_TAKE1("OCSPGuardCache", set_cache, NULL, RSRC_CONF,
@@ -47,33 +48,37 @@ const command_rec og_cmds[] = {
     AP_INIT_TAKE1("OCSPGuardRetryDelay", set_retry_delay, NULL, RSRC_CONF,
                   "seconds: first retry after a failed fetch, and the least time between "
                   "two fetches of a certificate (default 60)"),
+    AP_INIT_TAKE1("OCSPGuardMaxValidity", set_max_validity, NULL, RSRC_CONF,
+                  "duration (e.g. 10d, 36h, 90m, 600s): a response counts as valid for at "
+                  "most this long after its thisUpdate (default 10d, CA/B Forum BR 4.9.10)"),
     AP_INIT_TAKE1(NULL, NULL, NULL, 0, NULL)
 };
 
-void *og_create_sconf(apr_pool_t *p, server_rec *s)
+void *guard_create_sconf(apr_pool_t *p, server_rec *s)
 {
-    og_sconf_t *sc = apr_pcalloc(p, sizeof(*sc));
+    guard_sconf_t *sc = apr_pcalloc(p, sizeof(*sc));
 
     (void)s;
-    sc->enabled = OG_UNSET;
-    sc->responder_timeout = OG_UNSET;
-    sc->prefetch_timeout = OG_UNSET;
-    sc->renew_window = OG_UNSET;
-    sc->enforce_strict = OG_UNSET;
-    sc->retry_delay = OG_UNSET;
+    sc->enabled = GUARD_UNSET;
+    sc->responder_timeout = GUARD_UNSET;
+    sc->prefetch_timeout = GUARD_UNSET;
+    sc->renew_window = GUARD_UNSET;
+    sc->enforce_strict = GUARD_UNSET;
+    sc->retry_delay = GUARD_UNSET;
+    sc->max_validity = GUARD_UNSET;
     return sc;
 }
 
-#define MERGE(f) c->f = (add->f != OG_UNSET) ? add->f : base->f
+#define MERGE(f) c->f = (add->f != GUARD_UNSET) ? add->f : base->f
 #define MERGE_PTR(f) c->f = add->f ? add->f : base->f
 
-void *og_merge_sconf(apr_pool_t *p, void *basev, void *addv)
+void *guard_merge_sconf(apr_pool_t *p, void *basev, void *addv)
 {
-    og_sconf_t *base = basev, *add = addv, *c = apr_pcalloc(p, sizeof(*c));
+    guard_sconf_t *base = basev, *add = addv, *c = apr_pcalloc(p, sizeof(*c));
 
     /* per virtual host */
     MERGE(enabled);
-    c->enabled_at = add->enabled != OG_UNSET ? add->enabled_at : base->enabled_at;
+    c->enabled_at = add->enabled != GUARD_UNSET ? add->enabled_at : base->enabled_at;
     MERGE(responder_timeout);
     MERGE_PTR(override_url);
     c->override_at = add->override_url ? add->override_at : base->override_at;
@@ -88,6 +93,8 @@ void *og_merge_sconf(apr_pool_t *p, void *basev, void *addv)
     c->fleet_provider = base->fleet_provider;
     c->fleet_inst = base->fleet_inst;
     c->store_dir = base->store_dir;
+    c->store_at = base->store_at;
+    c->max_validity = base->max_validity;
     c->prefetch_timeout = base->prefetch_timeout;
     c->renew_window = base->renew_window;
     c->proxy = base->proxy;
@@ -96,30 +103,30 @@ void *og_merge_sconf(apr_pool_t *p, void *basev, void *addv)
     return c;
 }
 
-og_sconf_t *og_sconf(server_rec *s)
+guard_sconf_t *guard_sconf(server_rec *s)
 {
     return ap_get_module_config(s->module_config, &ocsp_guard_module);
 }
 
-int og_sconf_enabled(const og_sconf_t *sc)
+int guard_sconf_enabled(const guard_sconf_t *sc)
 {
     return sc->enabled != 0; /* On unless Off */
 }
 
-int og_sconf_timeout(const og_sconf_t *sc)
+int guard_sconf_timeout(const guard_sconf_t *sc)
 {
-    return sc->responder_timeout != OG_UNSET ? sc->responder_timeout
-                                             : OG_DEFAULT_RESPONDER_TIMEOUT;
+    return sc->responder_timeout != GUARD_UNSET ? sc->responder_timeout
+                                             : GUARD_DEFAULT_RESPONDER_TIMEOUT;
 }
 
-static og_sconf_t *cmd_sconf(cmd_parms *cmd)
+static guard_sconf_t *cmd_sconf(cmd_parms *cmd)
 {
-    return og_sconf(cmd->server);
+    return guard_sconf(cmd->server);
 }
 
-static og_where_t cmd_where(cmd_parms *cmd)
+static og_loc_t cmd_where(cmd_parms *cmd)
 {
-    og_where_t w;
+    og_loc_t w;
 
     w.file = cmd->directive ? cmd->directive->filename : "?";
     w.line = cmd->directive ? cmd->directive->line_num : 0;
@@ -163,7 +170,7 @@ static const char *check_http_url(cmd_parms *cmd, const char *arg, int want_path
 
 static const char *set_enabled(cmd_parms *cmd, void *dc, int flag)
 {
-    og_sconf_t *sc = cmd_sconf(cmd);
+    guard_sconf_t *sc = cmd_sconf(cmd);
 
     (void)dc;
     sc->enabled = flag ? 1 : 0;
@@ -199,7 +206,7 @@ static const char *make_socache(cmd_parms *cmd, const char *arg,
 
 static const char *set_cache(cmd_parms *cmd, void *dc, const char *arg)
 {
-    og_sconf_t *sc = cmd_sconf(cmd);
+    guard_sconf_t *sc = cmd_sconf(cmd);
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
 
     (void)dc;
@@ -209,6 +216,15 @@ static const char *set_cache(cmd_parms *cmd, void *dc, const char *arg)
     if (sc->cache_spec) {
         return apr_psprintf(cmd->pool, "%s: already set at %s:%d", cmd->cmd->name,
                             sc->cache_at.file, sc->cache_at.line);
+    }
+    /* the handshake path staples what this cache returns without verifying it
+     * again: only this machine's shared memory may hold it */
+    if (strncasecmp(arg, "shmcb", 5) || (arg[5] && arg[5] != ':')) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not accepted: the cache the handshakes "
+                            "read must be this machine's shared memory (shmcb, e.g. %s "
+                            "shmcb:/run/apache2/ocsp_guard(1048576)); to share responses "
+                            "across servers use OCSPGuardFleetCache, whose records are "
+                            "verified before use", cmd->cmd->name, arg, cmd->cmd->name);
     }
     if ((err = make_socache(cmd, arg, &sc->cache_provider, &sc->cache_inst))) {
         return err;
@@ -220,7 +236,7 @@ static const char *set_cache(cmd_parms *cmd, void *dc, const char *arg)
 
 static const char *set_fleet_cache(cmd_parms *cmd, void *dc, const char *arg)
 {
-    og_sconf_t *sc = cmd_sconf(cmd);
+    guard_sconf_t *sc = cmd_sconf(cmd);
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
 
     (void)dc;
@@ -241,7 +257,7 @@ static const char *set_fleet_cache(cmd_parms *cmd, void *dc, const char *arg)
 
 static const char *set_store(cmd_parms *cmd, void *dc, const char *arg)
 {
-    og_sconf_t *sc = cmd_sconf(cmd);
+    guard_sconf_t *sc = cmd_sconf(cmd);
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
 
     (void)dc;
@@ -255,6 +271,7 @@ static const char *set_store(cmd_parms *cmd, void *dc, const char *arg)
     if (!sc->store_dir) {
         return apr_psprintf(cmd->pool, "%s: invalid path '%s'", cmd->cmd->name, arg);
     }
+    sc->store_at = cmd_where(cmd);
     return NULL;
 }
 
@@ -293,7 +310,7 @@ static const char *set_renew_window(cmd_parms *cmd, void *dc, const char *arg)
 
 static const char *set_override(cmd_parms *cmd, void *dc, const char *arg)
 {
-    og_sconf_t *sc = cmd_sconf(cmd);
+    guard_sconf_t *sc = cmd_sconf(cmd);
     const char *err = check_http_url(cmd, arg, 1);
 
     (void)dc;
@@ -344,4 +361,34 @@ static const char *set_retry_delay(cmd_parms *cmd, void *dc, const char *arg)
 
     (void)dc;
     return err ? err : parse_seconds(cmd, arg, 1, 3600, &cmd_sconf(cmd)->retry_delay);
+}
+
+/* "10d", "36h", "90m", "600s" or plain seconds, from 1 s to 3650 days. */
+static const char *set_max_validity(cmd_parms *cmd, void *dc, const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    char *end;
+    long long v, unit = 1;
+
+    (void)dc;
+    if (err) {
+        return err;
+    }
+    v = strtoll(arg, &end, 10);
+    if (end != arg && *end && !end[1]) {
+        switch (apr_tolower(*end)) {
+        case 's': unit = 1; end++; break;
+        case 'm': unit = 60; end++; break;
+        case 'h': unit = 3600; end++; break;
+        case 'd': unit = 86400; end++; break;
+        default: break;
+        }
+    }
+    if (end == arg || *end || v < 1 || v > 3650LL * 86400 / unit) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a duration from 1s to 3650d "
+                            "(e.g. %s 10d, or 36h, 90m, 600s)", cmd->cmd->name, arg,
+                            cmd->cmd->name);
+    }
+    cmd_sconf(cmd)->max_validity = apr_time_from_sec(v * unit);
+    return NULL;
 }

@@ -18,40 +18,40 @@ static int og_hook_ocsp_get_resp(server_rec *s, conn_rec *c, const char *id,
 static int og_hook_ocsp_prime(server_rec *s, apr_pool_t *p, const char *id,
                               apr_size_t id_len, const char *pem)
 {
-    og_sconf_t *sc = og_sconf(s);
-    og_entry_t *e;
+    guard_sconf_t *sc = guard_sconf(s);
+    guard_entry_t *e;
     og_cert_t *cert;
     const char *err;
     int i;
 
     (void)p;
-    if (!og_g || !og_sconf_enabled(sc) || id_len != OG_CERT_ID_LEN) {
+    if (!guard_g || !guard_sconf_enabled(sc) || id_len != OG_CERT_ID_LEN) {
         return DECLINED;
     }
-    e = apr_hash_get(og_g->by_id, id, (apr_ssize_t)id_len);
+    e = apr_hash_get(guard_g->by_id, id, (apr_ssize_t)id_len);
     if (!e) {
-        if (og_cert_from_pem(&cert, &err, og_g->pool, pem, strlen(pem)) != APR_SUCCESS) {
+        if (og_cert_from_pem(&cert, &err, guard_g->pool, pem, strlen(pem)) != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, OGLOGNO(00006)
                          "%s: cannot read the certificate mod_ssl offered for stapling "
-                         "(%s); mod_ssl keeps it", og_server_desc(p, s), err);
+                         "(%s); mod_ssl keeps it", guard_server_desc(p, s), err);
             return DECLINED;
         }
         if (memcmp(cert->id, id, OG_CERT_ID_LEN) != 0 || !cert->issuer) {
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, OGLOGNO(00007)
                          "%s: certificate %s (serial %s) came without its issuer or "
                          "with an unexpected id; mod_ssl keeps it",
-                         og_server_desc(p, s), cert->subject, cert->serial_hex);
+                         guard_server_desc(p, s), cert->subject, cert->serial_hex);
             return DECLINED;
         }
-        e = apr_pcalloc(og_g->pool, sizeof(*e));
-        e->idx = og_g->entries->nelts;
+        e = apr_pcalloc(guard_g->pool, sizeof(*e));
+        e->idx = guard_g->entries->nelts;
         e->cert = cert;
-        e->vhosts = apr_array_make(og_g->pool, 2, sizeof(server_rec *));
+        e->vhosts = apr_array_make(guard_g->pool, 2, sizeof(server_rec *));
         e->url = cert->ocsp_url;
         e->url_origin = "AIA";
-        e->timeout_s = og_sconf_timeout(sc);
-        APR_ARRAY_PUSH(og_g->entries, og_entry_t *) = e;
-        apr_hash_set(og_g->by_id, cert->id, OG_CERT_ID_LEN, e);
+        e->timeout_s = guard_sconf_timeout(sc);
+        APR_ARRAY_PUSH(guard_g->entries, guard_entry_t *) = e;
+        apr_hash_set(guard_g->by_id, cert->id, OG_CERT_ID_LEN, e);
     }
     for (i = 0; i < e->vhosts->nelts; i++) {
         if (APR_ARRAY_IDX(e->vhosts, i, server_rec *) == s) {
@@ -61,11 +61,11 @@ static int og_hook_ocsp_prime(server_rec *s, apr_pool_t *p, const char *id,
     APR_ARRAY_PUSH(e->vhosts, server_rec *) = s;
     if (sc->override_url && strcmp(e->url_origin, "AIA") == 0) {
         e->url = sc->override_url;
-        e->url_origin = apr_psprintf(og_g->pool, "OCSPGuardResponderOverride at %s:%d",
+        e->url_origin = apr_psprintf(guard_g->pool, "OCSPGuardResponderOverride at %s:%d",
                                      sc->override_at.file, sc->override_at.line);
     }
     ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, OGLOGNO(00008)
-                 "%s: stapling certificate %s (serial %s, id %s)", og_server_desc(p, s),
+                 "%s: stapling certificate %s (serial %s, id %s)", guard_server_desc(p, s),
                  e->cert->subject, e->cert->serial_hex, e->cert->id_hex);
     return OK;
 }
@@ -78,11 +78,11 @@ static int og_hook_ocsp_get_resp(server_rec *s, conn_rec *c, const char *id,
     unsigned int len = sizeof(buf);
     og_record_t rec;
 
-    if (!og_g || id_len != OG_CERT_ID_LEN || !og_sconf_enabled(og_sconf(s))
-        || !apr_hash_get(og_g->by_id, id, (apr_ssize_t)id_len)) {
+    if (!guard_g || id_len != OG_CERT_ID_LEN || !guard_sconf_enabled(guard_sconf(s))
+        || !apr_hash_get(guard_g->by_id, id, (apr_ssize_t)id_len)) {
         return DECLINED;
     }
-    if (og_cache_get(og_g, s, (const unsigned char *)id, buf, &len, c->pool) == APR_SUCCESS
+    if (guard_cache_get(guard_g, s, (const unsigned char *)id, buf, &len, c->pool) == APR_SUCCESS
         && og_record_decode(&rec, buf, len) == 0
         && og_record_stapleable(&rec, apr_time_now())) {
         ap_log_cerror(APLOG_MARK, APLOG_TRACE2, 0, c, "stapling %u bytes (%s)",
@@ -97,7 +97,7 @@ static int og_hook_ocsp_get_resp(server_rec *s, conn_rec *c, const char *id,
     return OK;
 }
 
-void og_ssl_register_hooks(void)
+void guard_ssl_register_hooks(void)
 {
     /* before mod_md's: with MDStapling on too, mod_ocsp_guard staples (OG00046) */
     static const char *const before_md[] = { "mod_md.c", NULL };

@@ -12,44 +12,44 @@
 #include "mod_ocsp_guard.h"
 #include "mod_ocsp_guard_private.h"
 
-#define OG_HANDLER "ocsp-guard-status"
+#define GUARD_HANDLER "ocsp-guard-status"
 
-typedef struct og_row_t {
-    const og_entry_t *e;
+typedef struct guard_row_t {
+    const guard_entry_t *e;
     og_record_t rec;
     int have_rec;
-    og_status_t st;
+    og_report_t st;
     int have_st;
     int stapled;
     const char *cert_status;
     apr_time_t renew_at;
-} og_row_t;
+} guard_row_t;
 
 static int og_status_handler(request_rec *r);
 static int og_status_hook(request_rec *r, int flags);
-static apr_array_header_t *collect_rows(request_rec *r, og_global_t *g);
-static void render_json(request_rec *r, og_global_t *g, apr_array_header_t *rows);
+static apr_array_header_t *collect_rows(request_rec *r, guard_t *g);
+static void render_json(request_rec *r, guard_t *g, apr_array_header_t *rows);
 static void render_html(request_rec *r, apr_array_header_t *rows, int full_page);
 static const char *json_str(apr_pool_t *p, const char *s);
 static const char *json_time(apr_pool_t *p, apr_time_t t);
 
-static apr_array_header_t *collect_rows(request_rec *r, og_global_t *g)
+static apr_array_header_t *collect_rows(request_rec *r, guard_t *g)
 {
-    apr_array_header_t *rows = apr_array_make(r->pool, g->entries->nelts, sizeof(og_row_t));
+    apr_array_header_t *rows = apr_array_make(r->pool, g->entries->nelts, sizeof(guard_row_t));
     apr_time_t now = apr_time_now();
     int i;
 
     for (i = 0; i < g->entries->nelts; i++) {
-        og_row_t *row = apr_array_push(rows);
+        guard_row_t *row = apr_array_push(rows);
         unsigned char *buf = apr_palloc(r->pool, OG_RECORD_MAX);
         unsigned int len = OG_RECORD_MAX;
 
         memset(row, 0, sizeof(*row));
-        row->e = APR_ARRAY_IDX(g->entries, i, og_entry_t *);
-        row->have_rec = og_cache_get(g, r->server, row->e->cert->id, buf, &len, r->pool)
+        row->e = APR_ARRAY_IDX(g->entries, i, guard_entry_t *);
+        row->have_rec = guard_cache_get(g, r->server, row->e->cert->id, buf, &len, r->pool)
                             == APR_SUCCESS
                         && og_record_decode(&row->rec, buf, len) == 0;
-        row->have_st = og_cache_get_status(g, r->server, row->e, &row->st, r->pool)
+        row->have_st = guard_cache_get_report(g, r->server, row->e, &row->st, r->pool)
                        == APR_SUCCESS;
         row->stapled = row->have_rec && og_record_stapleable(&row->rec, now);
         if (row->have_rec) {
@@ -78,7 +78,7 @@ static const char *json_str(apr_pool_t *p, const char *s)
         return "null";
     }
     for (i = s; *i; i++) {
-        n += ((unsigned char)*i < 0x20 || *i == '"' || *i == '\\') ? 6 : 1;
+        n += ((unsigned char)*i < 0x20 || *i == 0x7f || *i == '"' || *i == '\\') ? 6 : 1;
     }
     o = out = apr_palloc(p, n + 1);
     *o++ = '"';
@@ -88,7 +88,7 @@ static const char *json_str(apr_pool_t *p, const char *s)
             *o++ = '\\';
             *o++ = (char)c;
         }
-        else if (c < 0x20) {
+        else if (c < 0x20 || c == 0x7f) {
             o += apr_snprintf(o, 7, "\\u%04x", c);
         }
         else {
@@ -105,7 +105,7 @@ static const char *json_time(apr_pool_t *p, apr_time_t t)
     return json_str(p, t ? og_iso_time(p, t) : NULL);
 }
 
-static void render_json(request_rec *r, og_global_t *g, apr_array_header_t *rows)
+static void render_json(request_rec *r, guard_t *g, apr_array_header_t *rows)
 {
     apr_pool_t *p = r->pool;
     int i, j;
@@ -116,8 +116,8 @@ static void render_json(request_rec *r, og_global_t *g, apr_array_header_t *rows
                MOD_OCSP_GUARD_VERSION, json_time(p, apr_time_now()),
                json_str(p, g->cache_desc), json_str(p, g->store_dir));
     for (i = 0; i < rows->nelts; i++) {
-        og_row_t *row = &APR_ARRAY_IDX(rows, i, og_row_t);
-        const og_entry_t *e = row->e;
+        guard_row_t *row = &APR_ARRAY_IDX(rows, i, guard_row_t);
+        const guard_entry_t *e = row->e;
 
         ap_rprintf(r, "%s{\"id\":\"%s\",\"subject\":%s,\"serial\":\"%s\",\"vhosts\":[",
                    i ? "," : "", e->cert->id_hex, json_str(p, e->cert->subject),
@@ -166,8 +166,8 @@ static void render_html(request_rec *r, apr_array_header_t *rows, int full_page)
              "<th>thisUpdate</th><th>nextUpdate</th><th>renew at</th><th>last fetch</th>"
              "<th>failures</th><th>source</th><th>stapled</th></tr>\n", r);
     for (i = 0; i < rows->nelts; i++) {
-        og_row_t *row = &APR_ARRAY_IDX(rows, i, og_row_t);
-        const og_entry_t *e = row->e;
+        guard_row_t *row = &APR_ARRAY_IDX(rows, i, guard_row_t);
+        const guard_entry_t *e = row->e;
         const char *vh = "";
 
         for (j = 0; j < e->vhosts->nelts; j++) {
@@ -201,11 +201,11 @@ static void render_html(request_rec *r, apr_array_header_t *rows, int full_page)
 
 static int og_status_handler(request_rec *r)
 {
-    og_global_t *g = og_g;
+    guard_t *g = guard_g;
     const char *accept;
     int json;
 
-    if (!r->handler || strcmp(r->handler, OG_HANDLER)) {
+    if (!r->handler || strcmp(r->handler, GUARD_HANDLER)) {
         return DECLINED;
     }
     if (r->method_number != M_GET) {
@@ -235,7 +235,7 @@ static int og_status_handler(request_rec *r)
 
 static int og_status_hook(request_rec *r, int flags)
 {
-    og_global_t *g = og_g;
+    guard_t *g = guard_g;
     apr_array_header_t *rows;
     int i, stapled = 0, failing = 0;
 
@@ -245,7 +245,7 @@ static int og_status_hook(request_rec *r, int flags)
     rows = collect_rows(r, g);
     if (flags & AP_STATUS_SHORT) {
         for (i = 0; i < rows->nelts; i++) {
-            og_row_t *row = &APR_ARRAY_IDX(rows, i, og_row_t);
+            guard_row_t *row = &APR_ARRAY_IDX(rows, i, guard_row_t);
             stapled += row->stapled;
             failing += row->have_st && row->st.failures > 0;
         }
@@ -258,7 +258,7 @@ static int og_status_hook(request_rec *r, int flags)
     return OK;
 }
 
-void og_status_register_hooks(void)
+void guard_status_register_hooks(void)
 {
     ap_hook_handler(og_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
     APR_OPTIONAL_HOOK(ap, status_hook, og_status_hook, NULL, NULL, APR_HOOK_MIDDLE);

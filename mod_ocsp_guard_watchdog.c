@@ -1,58 +1,60 @@
 /* mod_ocsp_guard_watchdog.c: the background refresher. One mod_watchdog
  * singleton for the whole server, running in one child (so as the
  * unprivileged User): every second it asks og_sched which certificates are
- * due, fetches and verifies them concurrently (og_batch_fetch), and hands the
- * outcomes to og_entry_apply (cache, store, status, logs once per change). */
+ * due, fetches and verifies them concurrently (guard_fetch_batch), and hands the
+ * outcomes to guard_entry_apply (cache, store, status, logs once per change). */
 #include <apr_optional.h>
 #include <mod_watchdog.h>
 
 #include "mod_ocsp_guard_private.h"
 
-#define OG_WATCHDOG_NAME "_ocsp_guard_"
+#define GUARD_WATCHDOG_NAME "_ocsp_guard_"
 
 static apr_status_t og_wd_callback(int state, void *data, apr_pool_t *pool);
-static void refresh_due(og_global_t *g, apr_pool_t *ptemp);
+static void refresh_due(guard_t *g, apr_pool_t *ptemp);
 
 static APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) *wd_get_instance;
 static APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *wd_register_callback;
 
 /* One tick: expire what passed its nextUpdate, fetch what is due (in
  * parallel, bounded by the longest responder timeout), apply the outcomes. */
-static void refresh_due(og_global_t *g, apr_pool_t *ptemp)
+static void refresh_due(guard_t *g, apr_pool_t *ptemp)
 {
-    apr_array_header_t *due = apr_array_make(ptemp, 8, sizeof(og_entry_t *));
+    apr_array_header_t *due = apr_array_make(ptemp, 8, sizeof(guard_entry_t *));
     apr_time_t now = apr_time_now();
     int i, longest = 1;
 
+    /* what the parent (root) accepted and left for us to write */
+    guard_store_flush(g, g->s, ptemp);
     for (i = 0; i < g->entries->nelts; i++) {
-        og_entry_t *e = APR_ARRAY_IDX(g->entries, i, og_entry_t *);
+        guard_entry_t *e = APR_ARRAY_IDX(g->entries, i, guard_entry_t *);
 
         if (!e->url || !e->req_der) {
             continue;
         }
-        og_entry_check_expiry(g, e, g->s, now, ptemp);
+        guard_entry_check_expiry(g, e, g->s, now, ptemp);
         if (now >= e->next_attempt) {
-            APR_ARRAY_PUSH(due, og_entry_t *) = e;
+            APR_ARRAY_PUSH(due, guard_entry_t *) = e;
             longest = e->timeout_s > longest ? e->timeout_s : longest;
         }
     }
     if (!due->nelts) {
         return;
     }
-    og_batch_fetch(g, due, now + apr_time_from_sec(longest + 1), ptemp);
+    guard_fetch_batch(g, due, now + apr_time_from_sec(longest + 1), ptemp);
     for (i = 0; i < due->nelts; i++) {
-        og_entry_t *e = APR_ARRAY_IDX(due, i, og_entry_t *);
+        guard_entry_t *e = APR_ARRAY_IDX(due, i, guard_entry_t *);
 
-        if (e->batch_state == OG_BATCH_ASKED) {
-            og_entry_apply(g, e, g->s, OG_SOURCE_REFRESH, 1, ptemp);
-            og_entry_check_expiry(g, e, g->s, apr_time_now(), ptemp);
+        if (e->batch_state == GUARD_BATCH_ASKED) {
+            guard_entry_apply(g, e, g->s, OG_SOURCE_REFRESH, 1, ptemp);
+            guard_entry_check_expiry(g, e, g->s, apr_time_now(), ptemp);
         }
     }
 }
 
 static apr_status_t og_wd_callback(int state, void *data, apr_pool_t *pool)
 {
-    og_global_t *g = data;
+    guard_t *g = data;
     apr_pool_t *ptemp;
 
     switch (state) {
@@ -78,7 +80,7 @@ static apr_status_t og_wd_callback(int state, void *data, apr_pool_t *pool)
     return APR_SUCCESS;
 }
 
-void og_watchdog_post_config(og_global_t *g, server_rec *s, apr_pool_t *pconf)
+void guard_watchdog_post_config(guard_t *g, server_rec *s, apr_pool_t *pconf)
 {
     ap_watchdog_t *wd = NULL;
     apr_status_t rv;
@@ -93,7 +95,7 @@ void og_watchdog_post_config(og_global_t *g, server_rec *s, apr_pool_t *pconf)
         return;
     }
     /* child (parent = 0), singleton: one refresher for the whole server */
-    rv = wd_get_instance(&wd, OG_WATCHDOG_NAME, 0, 1, pconf);
+    rv = wd_get_instance(&wd, GUARD_WATCHDOG_NAME, 0, 1, pconf);
     if (rv == APR_SUCCESS) {
         rv = wd_register_callback(wd, AP_WD_TM_INTERVAL, g, og_wd_callback);
     }

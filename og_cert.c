@@ -21,20 +21,6 @@ static const char *name_str(apr_pool_t *p, const X509_NAME *n);
 static const char *first_ocsp_url(apr_pool_t *p, X509 *x);
 static int has_must_staple(X509 *x);
 
-const char *og_hex(apr_pool_t *p, const unsigned char *d, apr_size_t len)
-{
-    static const char digits[] = "0123456789abcdef";
-    char *s = apr_palloc(p, len * 2 + 1);
-    apr_size_t i;
-
-    for (i = 0; i < len; i++) {
-        s[2 * i] = digits[d[i] >> 4];
-        s[2 * i + 1] = digits[d[i] & 0x0f];
-    }
-    s[len * 2] = '\0';
-    return s;
-}
-
 apr_time_t og_asn1_time_to_apr(const ASN1_TIME *t)
 {
     struct tm tm;

@@ -9,6 +9,8 @@
 #include <apr_time.h>
 #include <openssl/x509.h>
 
+#include "og_fmt.h"
+
 #define OG_CERT_ID_LEN 20
 
 typedef struct og_cert_t {
@@ -33,9 +35,6 @@ apr_status_t og_cert_from_pem(og_cert_t **pcert, const char **perr,
 /* Wrap an X509 we already hold (reference taken) with an optional issuer. */
 apr_status_t og_cert_from_x509(og_cert_t **pcert, const char **perr,
                                apr_pool_t *p, X509 *cert, X509 *issuer);
-
-/* Hex-encode `len` bytes, lowercase. */
-const char *og_hex(apr_pool_t *p, const unsigned char *d, apr_size_t len);
 
 /* Convert an ASN.1 time to apr_time_t; 0 when unparsable. */
 apr_time_t og_asn1_time_to_apr(const ASN1_TIME *t);

@@ -21,6 +21,7 @@
 #define TAG_CACHE_TOO_SMALL     45
 #define TAG_OTHER_PROVIDER      46
 #define TAG_REDUNDANT_STAPLING  47
+#define TAG_STORE_UNSAFE        49
 
 static og_finding_t *add(apr_array_header_t *out, og_level_e level, int tag, og_loc_t at,
                          const char *vhost);
@@ -38,6 +39,7 @@ static apr_size_t at_least(apr_size_t v, apr_size_t floor);
 static void rule_cache_size(apr_pool_t *p, const og_conf_t *c, apr_array_header_t *out);
 static void rule_other_provider(apr_pool_t *p, const og_conf_t *c, apr_array_header_t *out);
 static void rule_redundant_stapling(apr_pool_t *p, const og_conf_t *c, apr_array_header_t *out);
+static void rule_store(apr_pool_t *p, const og_conf_t *c, apr_array_header_t *out);
 
 static og_finding_t *add(apr_array_header_t *out, og_level_e level, int tag, og_loc_t at,
                          const char *vhost)
@@ -405,6 +407,27 @@ static void rule_redundant_stapling(apr_pool_t *p, const og_conf_t *c, apr_array
     }
 }
 
+/* The store directory belongs to the server's User while root reads it: a
+ * link, a directory others can write, or one below a directory the User can
+ * write would let that User point root's reads elsewhere. */
+static void rule_store(apr_pool_t *p, const og_conf_t *c, apr_array_header_t *out)
+{
+    og_finding_t *f;
+
+    if (!c->store_problem) {
+        return;
+    }
+    f = add(out, OG_LVL_ERROR, TAG_STORE_UNSAFE, c->store_at, NULL);
+    f->what = apr_psprintf(p, "OCSPGuardStore %s%s %s", c->store_dir,
+                           c->store_at.file ? "" : " (the default)", c->store_problem);
+    f->effect = "mod_ocsp_guard does not use it: responses are stapled but not kept "
+                "across restarts";
+    f->fix = apr_psprintf(p, "make %s a real directory (not a link) of its own, mode 0700, "
+                          "in a directory only root can write (e.g. OCSPGuardStore "
+                          "/var/lib/apache2/ocsp_guard); mod_ocsp_guard creates it and hands "
+                          "it to the server's User", c->store_dir);
+}
+
 apr_array_header_t *og_check_run(apr_pool_t *p, const og_conf_t *conf, og_cert_reader_fn *reader)
 {
     apr_array_header_t *out = apr_array_make(p, 8, sizeof(og_finding_t));
@@ -415,5 +438,6 @@ apr_array_header_t *og_check_run(apr_pool_t *p, const og_conf_t *conf, og_cert_r
     rule_cache_size(p, conf, out);
     rule_other_provider(p, conf, out);
     rule_redundant_stapling(p, conf, out);
+    rule_store(p, conf, out);
     return out;
 }

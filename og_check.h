@@ -9,6 +9,7 @@
 #include <apr_pools.h>
 #include <apr_tables.h>
 
+#include "og_fmt.h"
 #include "og_record.h"
 
 typedef enum {
@@ -17,11 +18,6 @@ typedef enum {
     OG_LVL_NOTICE = 5,
     OG_LVL_INFO = 6
 } og_level_e;
-
-typedef struct og_loc_t {
-    const char *file;   /* NULL: not set anywhere */
-    int line;
-} og_loc_t;
 
 /* A value as written, with where; on/off values use flag (-1 unset). */
 typedef struct og_setting_t {
@@ -55,6 +51,9 @@ typedef struct og_conf_t {
     og_setting_t md_stapling;    /* MDStapling (global or any MDomain) */
     int md_loaded;               /* mod_md is loaded */
     const char *runtime_dir;     /* DefaultRuntimeDir, for suggested cache paths */
+    const char *store_dir;       /* OCSPGuardStore, resolved (or the default) */
+    og_loc_t store_at;           /* where OCSPGuardStore is set; file NULL: default */
+    const char *store_problem;   /* why the store directory is unsafe, or NULL */
 } og_conf_t;
 
 typedef struct og_finding_t {

@@ -1,9 +1,17 @@
 /* og_fetch.c: the HTTP exchange with a responder, on OpenSSL's HTTP client
- * (OSSL_HTTP_REQ_CTX) over a socket APR connects, so that DNS failures,
- * refusals and timeouts are told apart. One deadline covers connect, send and
- * receive; redirects are reported, not followed; the body is capped.
- * Core file: APR and OpenSSL only, never an httpd header. */
+ * (OSSL_HTTP_REQ_CTX, driven non-blocking through OSSL_HTTP_REQ_CTX_nbio and
+ * poll) over a socket APR connects, so that DNS failures, refusals and
+ * timeouts are told apart. One deadline covers the name lookup (in a thread
+ * of its own, abandoned when the deadline passes), connect, send and receive;
+ * redirects are reported, not followed; the body is capped.
+ * Core file: APR, OpenSSL and POSIX only, never an httpd header. */
 #include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -44,14 +52,23 @@ const char *og_fetch_err_str(og_fetch_err_e e)
     return "?";
 }
 
+/* Details quote the network (reason phrases, content types): printable
+ * ASCII only, so that no log line, JSON or HTML page carries what a
+ * responder chose to send. */
 static void set_err(og_fetch_res_t *res, og_fetch_err_e err, const char *fmt, ...)
 {
     va_list ap;
+    char *c;
 
     res->err = err;
     va_start(ap, fmt);
     vsnprintf(res->detail, sizeof(res->detail), fmt, ap);
     va_end(ap);
+    for (c = res->detail; *c; c++) {
+        if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f) {
+            *c = '?';
+        }
+    }
 }
 
 /* Walk OpenSSL's error queue; the most specific reason wins. */
@@ -159,26 +176,174 @@ const char *og_fetch_get_path(apr_pool_t *p, const char *base_path,
                        enc, NULL);
 }
 
-/* TCP connect to host:port within the deadline, with APR: a name that does
- * not resolve, a refused connection and a timeout are told apart here
- * (OpenSSL's own connect retries a refused connection until its timeout). */
+/* ---- name lookup within the deadline -------------------------------------
+ * getaddrinfo() cannot be interrupted, so it runs in a detached thread; the
+ * caller waits on a condition until the deadline and then walks away. Whoever
+ * of the two lets go last frees the shared state. */
+typedef struct og_lookup_t {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int refs;                   /* 2 while both hold it */
+    int done;
+    int rc;                     /* getaddrinfo's */
+    struct addrinfo *ai;
+    char host[256];
+    char port[16];
+} og_lookup_t;
+
+static void lookup_release(og_lookup_t *l)
+{
+    int last;
+
+    pthread_mutex_lock(&l->mu);
+    last = --l->refs == 0;
+    pthread_mutex_unlock(&l->mu);
+    if (last) {
+        if (l->ai) {
+            freeaddrinfo(l->ai);
+        }
+        pthread_cond_destroy(&l->cv);
+        pthread_mutex_destroy(&l->mu);
+        free(l);
+    }
+}
+
+static void *lookup_thread(void *data)
+{
+    og_lookup_t *l = data;
+    struct addrinfo hints, *ai = NULL;
+    int rc;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    rc = getaddrinfo(l->host, l->port, &hints, &ai);
+    pthread_mutex_lock(&l->mu);
+    l->rc = rc;
+    l->ai = ai;
+    l->done = 1;
+    pthread_cond_signal(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+    lookup_release(l);
+    return NULL;
+}
+
+/* The addresses of host (apr_sockaddr_t *, in the resolver's order) into
+ * *paddrs, within the deadline. */
+static og_fetch_err_e resolve(apr_array_header_t **paddrs, og_fetch_res_t *res, apr_pool_t *p,
+                              const char *host, const char *port, apr_time_t deadline)
+{
+    apr_array_header_t *addrs = apr_array_make(p, 4, sizeof(apr_sockaddr_t *));
+    unsigned char bin[sizeof(struct in6_addr)];
+    og_lookup_t *l;
+    pthread_attr_t attr;
+    pthread_condattr_t ca;
+    pthread_t tid;
+    struct addrinfo *ai;
+    struct timespec ts;
+    int done, rc, started;
+    long portnum = strtol(port, NULL, 10);
+
+    *paddrs = addrs;
+    /* a literal address needs no lookup */
+    if (inet_pton(AF_INET, host, bin) == 1 || inet_pton(AF_INET6, host, bin) == 1) {
+        apr_sockaddr_t *sa = NULL;
+
+        if (apr_sockaddr_info_get(&sa, host, strchr(host, ':') ? APR_INET6 : APR_INET,
+                                  (apr_port_t)portnum, 0, p) != APR_SUCCESS || !sa) {
+            set_err(res, OG_FETCH_BAD_URL, "cannot use address '%s'", host);
+            return res->err;
+        }
+        APR_ARRAY_PUSH(addrs, apr_sockaddr_t *) = sa;
+        return OG_FETCH_OK;
+    }
+    if (strlen(host) >= sizeof(l->host) || strlen(port) >= sizeof(l->port)
+        || !(l = calloc(1, sizeof(*l)))) {
+        set_err(res, OG_FETCH_BAD_URL, "host name too long");
+        return res->err;
+    }
+    strcpy(l->host, host);
+    strcpy(l->port, port);
+    l->refs = 2;
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&l->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    started = pthread_create(&tid, &attr, lookup_thread, l) == 0;
+    pthread_attr_destroy(&attr);
+    if (!started) {
+        lookup_thread(l); /* no thread to be had: look it up here, unbounded */
+    }
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    {
+        apr_interval_time_t left = deadline - apr_time_now();
+        long long ns = (long long)ts.tv_nsec + (left > 0 ? left : 0) % 1000000 * 1000;
+
+        ts.tv_sec += (time_t)((left > 0 ? left : 0) / 1000000) + (time_t)(ns / 1000000000);
+        ts.tv_nsec = (long)(ns % 1000000000);
+    }
+    pthread_mutex_lock(&l->mu);
+    while (!l->done) {
+        if (pthread_cond_timedwait(&l->cv, &l->mu, &ts) == ETIMEDOUT) {
+            break;
+        }
+    }
+    done = l->done;
+    rc = l->rc;
+    ai = l->ai;
+    if (done) {
+        for (; ai; ai = ai->ai_next) {
+            char num[INET6_ADDRSTRLEN];
+            const void *a = ai->ai_family == AF_INET6
+                ? (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr
+                : (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr;
+            apr_sockaddr_t *sa = NULL;
+
+            if ((ai->ai_family == AF_INET || ai->ai_family == AF_INET6)
+                && inet_ntop(ai->ai_family, a, num, sizeof(num))
+                && apr_sockaddr_info_get(&sa, num, ai->ai_family == AF_INET6 ? APR_INET6
+                                         : APR_INET, (apr_port_t)portnum, 0, p) == APR_SUCCESS
+                && sa) {
+                APR_ARRAY_PUSH(addrs, apr_sockaddr_t *) = sa;
+            }
+        }
+    }
+    pthread_mutex_unlock(&l->mu);
+    lookup_release(l);
+    if (!done) {
+        set_err(res, OG_FETCH_DNS, "looking up '%s': no answer from the resolver within "
+                "the deadline", host);
+        return res->err;
+    }
+    if (rc != 0 || !addrs->nelts) {
+        set_err(res, OG_FETCH_DNS, "cannot resolve '%s': %s", host,
+                rc ? gai_strerror(rc) : "no IPv4 or IPv6 address");
+        return res->err;
+    }
+    return OG_FETCH_OK;
+}
+
+/* TCP connect to host:port within the deadline: a name that does not
+ * resolve, a refused connection and a timeout are told apart here (OpenSSL's
+ * own connect retries a refused connection until its timeout). */
 static og_fetch_err_e tcp_connect(apr_socket_t **psock, og_fetch_res_t *res, apr_pool_t *p,
                                   const char *host, const char *port, apr_time_t deadline)
 {
-    apr_sockaddr_t *sa = NULL;
+    apr_array_header_t *addrs;
     apr_socket_t *sock = NULL;
-    apr_status_t rv;
+    apr_status_t rv = APR_TIMEUP;
     char ebuf[120];
-    long portnum = strtol(port, NULL, 10);
+    int i;
 
     *psock = NULL;
-    rv = apr_sockaddr_info_get(&sa, host, APR_UNSPEC, (apr_port_t)portnum, 0, p);
-    if (rv != APR_SUCCESS) {
-        set_err(res, OG_FETCH_DNS, "cannot resolve '%s': %s", host,
-                apr_strerror(rv, ebuf, sizeof(ebuf)));
+    if (resolve(&addrs, res, p, host, port, deadline) != OG_FETCH_OK) {
         return res->err;
     }
-    for (; sa; sa = sa->next) {
+    for (i = 0; i < addrs->nelts; i++) {
+        apr_sockaddr_t *sa = APR_ARRAY_IDX(addrs, i, apr_sockaddr_t *);
         apr_interval_time_t left = deadline - apr_time_now();
 
         if (left <= 0) {
@@ -207,80 +372,104 @@ static og_fetch_err_e tcp_connect(apr_socket_t **psock, og_fetch_res_t *res, apr
     return res->err;
 }
 
-apr_status_t og_fetch_http(og_fetch_res_t *res, apr_pool_t *p, const og_fetch_req_t *req)
-{
-    char *host = NULL, *port = NULL, *path = NULL, *query = NULL;
-    char *phost = NULL, *pport = NULL;
-    int use_ssl = 0, pssl = 0, n, left_s, timeout = req->timeout_s > 0 ? req->timeout_s : 1;
-    OSSL_HTTP_REQ_CTX *rctx = NULL;
-    apr_socket_t *sock = NULL;
-    apr_os_sock_t fd;
-    BIO *bio = NULL, *rsp;
-    OCSP_REQUEST *ocsp_req = NULL;
-    const unsigned char *q;
-    const char *get_path = NULL, *hosthdr;
-    apr_size_t cap = req->max_body ? req->max_body : OG_FETCH_MAX_BODY;
-    apr_time_t start = apr_time_now(), deadline = start + apr_time_from_sec(timeout);
-    unsigned char *buf;
-    apr_size_t got = 0;
+/* ---- the exchange ------------------------------------------------------- */
 
-    memset(res, 0, sizeof(*res));
-    ERR_clear_error();
+typedef struct og_target_t {
+    char *host, *port, *path, *query;   /* OpenSSL-allocated */
+    char *phost, *pport;                /* proxy, or NULL */
+    const char *addr;                   /* host without IPv6 brackets */
+    const char *get_path;               /* NULL: POST */
+} og_target_t;
+
+static void target_free(og_target_t *t)
+{
+    OPENSSL_free(t->host);
+    OPENSSL_free(t->port);
+    OPENSSL_free(t->path);
+    OPENSSL_free(t->query);
+    OPENSSL_free(t->phost);
+    OPENSSL_free(t->pport);
+}
+
+static const char *unbracket(apr_pool_t *p, const char *host)
+{
+    apr_size_t n = strlen(host);
+
+    return (n > 2 && host[0] == '[' && host[n - 1] == ']')
+           ? apr_pstrmemdup(p, host + 1, n - 2) : host;
+}
+
+static og_fetch_err_e parse_target(og_target_t *t, og_fetch_res_t *res, apr_pool_t *p,
+                                   const og_fetch_req_t *req)
+{
+    int use_ssl = 0, pssl = 0;
+
+    memset(t, 0, sizeof(*t));
     if (!req->url || (strncasecmp(req->url, "http://", 7) && strncasecmp(req->url, "https://", 8))
-        || !OSSL_HTTP_parse_url(req->url, &use_ssl, NULL, &host, &port, NULL,
-                                          &path, &query, NULL)) {
+        || !OSSL_HTTP_parse_url(req->url, &use_ssl, NULL, &t->host, &t->port, NULL,
+                                &t->path, &t->query, NULL)) {
         set_err(res, OG_FETCH_BAD_URL, "cannot parse responder URL '%s'",
                 req->url ? req->url : "(none)");
-        goto cleanup;
+        return res->err;
     }
     if (use_ssl) {
         set_err(res, OG_FETCH_BAD_URL, "https responder URLs are not supported "
                 "(OCSP is served over plain http, RFC 5019): '%s'", req->url);
-        goto cleanup;
+        return res->err;
     }
     if (req->proxy && *req->proxy
-        && (!OSSL_HTTP_parse_url(req->proxy, &pssl, NULL, &phost, &pport, NULL,
+        && (!OSSL_HTTP_parse_url(req->proxy, &pssl, NULL, &t->phost, &t->pport, NULL,
                                  NULL, NULL, NULL) || pssl)) {
         set_err(res, OG_FETCH_BAD_URL, "cannot use proxy '%s' (http://host:port expected)",
                 req->proxy);
-        goto cleanup;
+        return res->err;
     }
-    if (query && !*query) {
-        OPENSSL_free(query); /* "http://host/?" has an empty query: none */
-        query = NULL;
+    if (t->query && !*t->query) {
+        OPENSSL_free(t->query); /* "http://host/?" has an empty query: none */
+        t->query = NULL;
     }
-    if (!query) {
-        get_path = og_fetch_get_path(p, path, req->der, req->der_len);
+    if (!t->query) {
+        t->get_path = og_fetch_get_path(p, t->path, req->der, req->der_len);
     }
-    res->used_get = get_path != NULL;
+    t->addr = unbracket(p, t->phost ? t->phost : t->host);
+    return OG_FETCH_OK;
+}
 
-    if (tcp_connect(&sock, res, p, phost ? phost : host, phost ? pport : port, deadline)
-        != OG_FETCH_OK) {
-        goto cleanup;
-    }
-    /* non-blocking, so that OpenSSL's deadline covers every read and write */
-    apr_os_sock_get(&fd, sock);
-    apr_socket_opt_set(sock, APR_SO_NONBLOCK, 1);
-    apr_socket_timeout_set(sock, 0);
+/* Send the request and read the answer over the connected, non-blocking fd,
+ * polling until the deadline (OpenSSL's own deadline counts whole seconds of
+ * time(NULL): a budget of 1 s could end after a few ms). */
+static void exchange(og_fetch_res_t *res, apr_pool_t *p, const og_fetch_req_t *req,
+                     const og_target_t *t, int fd, apr_time_t start, apr_time_t deadline)
+{
+    OSSL_HTTP_REQ_CTX *rctx = NULL;
+    OCSP_REQUEST *ocsp_req = NULL;
+    BIO *bio = NULL, *mem;
+    const unsigned char *q;
+    const char *hosthdr;
+    apr_size_t cap = req->max_body ? req->max_body : OG_FETCH_MAX_BODY, got = 0;
+    unsigned char *buf;
+    int rv, n;
+
     if (!(bio = BIO_new_socket(fd, BIO_NOCLOSE))
         || !(rctx = OSSL_HTTP_REQ_CTX_new(bio, bio, 0))) {
         set_err(res, OG_FETCH_OTHER, "out of memory");
         goto cleanup;
     }
-    hosthdr = strcmp(port, "80") ? apr_pstrcat(p, host, ":", port, NULL) : host;
-    left_s = (int)apr_time_sec(deadline - apr_time_now() + apr_time_from_msec(999));
-    if (!OSSL_HTTP_REQ_CTX_set_request_line(rctx, get_path == NULL,
-                                            phost ? host : NULL, phost ? port : NULL,
-                                            get_path ? get_path
-                                            : (query ? apr_pstrcat(p, path, "?", query, NULL)
-                                               : path))
+    hosthdr = strcmp(t->port, "80") ? apr_pstrcat(p, t->host, ":", t->port, NULL) : t->host;
+    if (!OSSL_HTTP_REQ_CTX_set_request_line(rctx, t->get_path == NULL,
+                                            t->phost ? t->host : NULL,
+                                            t->phost ? t->port : NULL,
+                                            t->get_path ? t->get_path
+                                            : (t->query ? apr_pstrcat(p, t->path, "?",
+                                                                      t->query, NULL)
+                                               : t->path))
         || !OSSL_HTTP_REQ_CTX_add1_header(rctx, "Host", hosthdr)
-        || !OSSL_HTTP_REQ_CTX_set_expected(rctx, OG_CT_RESPONSE, 1, left_s > 0 ? left_s : 1, 0)) {
+        || !OSSL_HTTP_REQ_CTX_set_expected(rctx, OG_CT_RESPONSE, 1, 0 /* ours */, 0)) {
         classify_openssl_error(res);
         goto cleanup;
     }
     OSSL_HTTP_REQ_CTX_set_max_response_length(rctx, (unsigned long)cap);
-    if (!get_path) {
+    if (!t->get_path) {
         q = req->der;
         ocsp_req = d2i_OCSP_REQUEST(NULL, &q, (long)req->der_len);
         if (!ocsp_req || !OSSL_HTTP_REQ_CTX_set1_req(rctx, OG_CT_REQUEST,
@@ -290,8 +479,29 @@ apr_status_t og_fetch_http(og_fetch_res_t *res, apr_pool_t *p, const og_fetch_re
             goto cleanup;
         }
     }
-    rsp = OSSL_HTTP_REQ_CTX_exchange(rctx); /* owned by rctx */
-    if (!rsp) {
+    for (;;) {
+        struct pollfd pfd;
+        apr_interval_time_t left;
+
+        rv = OSSL_HTTP_REQ_CTX_nbio(rctx);
+        if (rv != -1) {
+            break;
+        }
+        left = deadline - apr_time_now();
+        if (left <= 0) {
+            set_err(res, OG_FETCH_TIMEOUT, "no complete answer within the deadline "
+                    "(%" APR_TIME_T_FMT " ms)", apr_time_as_msec(apr_time_now() - start));
+            goto cleanup;
+        }
+        pfd.fd = fd;
+        pfd.events = BIO_should_write(bio) ? POLLOUT : POLLIN;
+        pfd.revents = 0;
+        if (poll(&pfd, 1, (int)((left + 999) / 1000)) < 0 && errno != EINTR) {
+            set_err(res, OG_FETCH_OTHER, "poll: %s", strerror(errno));
+            goto cleanup;
+        }
+    }
+    if (rv == 0) {
         if (ERR_peek_error() == 0) {
             /* OpenSSL 3.0 stops silently, with nothing queued, exactly when a GET
              * is answered 301/302 with a Location header */
@@ -302,9 +512,10 @@ apr_status_t og_fetch_http(og_fetch_res_t *res, apr_pool_t *p, const og_fetch_re
         }
         goto cleanup;
     }
+    mem = OSSL_HTTP_REQ_CTX_get0_mem_bio(rctx);
     buf = apr_palloc(p, cap + 1);
-    while (got <= cap) {
-        n = BIO_read(rsp, buf + got, (int)(cap + 1 - got));
+    while (mem && got <= cap) {
+        n = BIO_read(mem, buf + got, (int)(cap + 1 - got));
         if (n <= 0) {
             break;
         }
@@ -323,19 +534,57 @@ apr_status_t og_fetch_http(og_fetch_res_t *res, apr_pool_t *p, const og_fetch_re
     res->err = OG_FETCH_OK;
 
 cleanup:
-    res->elapsed = apr_time_now() - start;
     OSSL_HTTP_REQ_CTX_free(rctx);
     BIO_free(bio);
+    OCSP_REQUEST_free(ocsp_req);
+}
+
+static apr_time_t deadline_of(const og_fetch_req_t *req, apr_time_t start)
+{
+    return req->deadline ? req->deadline
+                         : start + apr_time_from_sec(req->timeout_s > 0 ? req->timeout_s : 1);
+}
+
+apr_status_t og_fetch_http(og_fetch_res_t *res, apr_pool_t *p, const og_fetch_req_t *req)
+{
+    og_target_t t;
+    apr_socket_t *sock = NULL;
+    apr_os_sock_t fd;
+    apr_time_t start = apr_time_now(), deadline = deadline_of(req, start);
+
+    memset(res, 0, sizeof(res[0]));
+    ERR_clear_error();
+    if (parse_target(&t, res, p, req) == OG_FETCH_OK
+        && tcp_connect(&sock, res, p, t.addr, t.phost ? t.pport : t.port, deadline)
+           == OG_FETCH_OK) {
+        /* non-blocking: every read and write waits in our poll, under our deadline */
+        apr_os_sock_get(&fd, sock);
+        apr_socket_opt_set(sock, APR_SO_NONBLOCK, 1);
+        apr_socket_timeout_set(sock, 0);
+        exchange(res, p, req, &t, fd, start, deadline);
+    }
+    res->elapsed = apr_time_now() - start;
     if (sock) {
         apr_socket_close(sock);
     }
-    OCSP_REQUEST_free(ocsp_req);
-    OPENSSL_free(host);
-    OPENSSL_free(port);
-    OPENSSL_free(path);
-    OPENSSL_free(query);
-    OPENSSL_free(phost);
-    OPENSSL_free(pport);
+    target_free(&t);
+    ERR_clear_error();
+    return res->err == OG_FETCH_OK ? APR_SUCCESS : APR_EGENERAL;
+}
+
+apr_status_t og_fetch_http_on_fd(og_fetch_res_t *res, apr_pool_t *p, const og_fetch_req_t *req,
+                                 int fd)
+{
+    og_target_t t;
+    apr_time_t start = apr_time_now();
+
+    memset(res, 0, sizeof(res[0]));
+    ERR_clear_error();
+    if (parse_target(&t, res, p, req) == OG_FETCH_OK) {
+        exchange(res, p, req, &t, fd, start, deadline_of(req, start));
+    }
+    res->elapsed = apr_time_now() - start;
+    target_free(&t);
     ERR_clear_error();
     return res->err == OG_FETCH_OK ? APR_SUCCESS : APR_EGENERAL;
 }

@@ -1,7 +1,9 @@
 /* og_fetch.h: one bounded HTTP exchange with an OCSP responder.
  * Core (APR and OpenSSL only): OpenSSL's own HTTP client, one deadline for
- * connect + send + receive, no redirects followed, body size capped, GET for
- * short requests and POST otherwise (RFC 5019). Knows nothing of verification. */
+ * name lookup + connect + send + receive (kept to the microsecond, not to
+ * OpenSSL's whole seconds), no redirects followed, body size capped, GET for
+ * short requests and POST otherwise (RFC 5019). Knows nothing of verification.
+ * Text taken from the network reaches `detail` as printable ASCII only. */
 #ifndef OG_FETCH_H
 #define OG_FETCH_H
 
@@ -31,7 +33,8 @@ typedef struct og_fetch_req_t {
     const char *proxy;            /* http://host:port or NULL */
     const unsigned char *der;     /* OCSPRequest */
     apr_size_t der_len;
-    int timeout_s;                /* the one deadline, seconds (>= 1) */
+    int timeout_s;                /* the one deadline, seconds from now (>= 1), */
+    apr_time_t deadline;          /* ... unless this absolute deadline is set */
     apr_size_t max_body;          /* 0: OG_FETCH_MAX_BODY */
 } og_fetch_req_t;
 
@@ -39,13 +42,18 @@ typedef struct og_fetch_res_t {
     og_fetch_err_e err;
     unsigned char *body;          /* from the pool, when err == OG_FETCH_OK */
     apr_size_t len;
-    int used_get;
     apr_interval_time_t elapsed;
     char detail[256];
 } og_fetch_res_t;
 
 /* One exchange with the responder; APR_SUCCESS when a body within the cap came back. */
 apr_status_t og_fetch_http(og_fetch_res_t *res, apr_pool_t *p, const og_fetch_req_t *req);
+
+/* The same exchange over `fd`, a stream already connected to the responder
+ * (or proxy) of req->url: no lookup, no connect. For tests and the fuzzer,
+ * which talk to it through a socketpair. The descriptor is not closed. */
+apr_status_t og_fetch_http_on_fd(og_fetch_res_t *res, apr_pool_t *p, const og_fetch_req_t *req,
+                                 int fd);
 
 /* The GET path for a request under `base_path` (exposed for tests); NULL when
  * the encoded request is too long for GET. */

@@ -21,7 +21,7 @@ static og_verdict_e check_signer(og_ocsp_result_t *res, OCSP_BASICRESP *bs,
 static og_verdict_e find_single(og_ocsp_result_t *res, OCSP_BASICRESP *bs,
                                 const og_cert_t *cert, OCSP_SINGLERESP **psingle);
 static og_verdict_e check_times(og_ocsp_result_t *res, OCSP_SINGLERESP *single,
-                                apr_time_t now);
+                                apr_time_t now, apr_interval_time_t max_validity);
 
 const char *og_ocsp_verdict_str(og_verdict_e v)
 {
@@ -136,8 +136,9 @@ static og_verdict_e check_signer(og_ocsp_result_t *res, OCSP_BASICRESP *bs,
                      "the signing certificate lacks extended key usage OCSPSigning");
             goto cleanup;
         }
-        if (X509_cmp_time(X509_get0_notBefore(signer), &tnow) > 0
-            || X509_cmp_time(X509_get0_notAfter(signer), &tnow) < 0) {
+        /* X509_cmp_time: -1 before, 1 after, 0 when the time is unreadable */
+        if (X509_cmp_time(X509_get0_notBefore(signer), &tnow) != -1
+            || X509_cmp_time(X509_get0_notAfter(signer), &tnow) != 1) {
             v = fail(res, OG_VERDICT_BAD_SIGNER,
                      "the delegated responder certificate is not valid now");
             goto cleanup;
@@ -193,7 +194,7 @@ static og_verdict_e find_single(og_ocsp_result_t *res, OCSP_BASICRESP *bs,
 }
 
 static og_verdict_e check_times(og_ocsp_result_t *res, OCSP_SINGLERESP *single,
-                                apr_time_t now)
+                                apr_time_t now, apr_interval_time_t max_validity)
 {
     int status, reason = -1;
     ASN1_GENERALIZEDTIME *rev = NULL, *thisupd = NULL, *nextupd = NULL;
@@ -220,13 +221,20 @@ static og_verdict_e check_times(og_ocsp_result_t *res, OCSP_SINGLERESP *single,
     else {
         res->next_update = res->this_update + OG_OCSP_NO_NEXT_VALIDITY;
     }
+    res->next_update_claimed = nextupd ? res->next_update : 0;
+    /* Both times come from 4-digit-year ASN.1 (|t| < 2^58 us): no overflow. */
+    if (max_validity > 0 && res->next_update - res->this_update > max_validity) {
+        res->next_update = res->this_update + max_validity;
+        res->validity_capped = 1;
+    }
     if (res->this_update > now + OG_OCSP_SKEW) {
         return fail(res, OG_VERDICT_FUTURE, "thisUpdate is %" APR_TIME_T_FMT
                     " s in the future", apr_time_sec(res->this_update - now));
     }
     if (res->next_update <= now) {
         return fail(res, OG_VERDICT_EXPIRED, "%s passed %" APR_TIME_T_FMT " s ago",
-                    nextupd ? "nextUpdate" : "thisUpdate + 12h (no nextUpdate)",
+                    res->validity_capped ? "thisUpdate + OCSPGuardMaxValidity"
+                    : nextupd ? "nextUpdate" : "thisUpdate + 12h (no nextUpdate)",
                     apr_time_sec(now - res->next_update));
     }
     return OG_VERDICT_OK;
@@ -234,7 +242,7 @@ static og_verdict_e check_times(og_ocsp_result_t *res, OCSP_SINGLERESP *single,
 
 apr_status_t og_ocsp_verify(og_ocsp_result_t *res, const og_cert_t *cert,
                             const unsigned char *der, apr_size_t len,
-                            apr_time_t now)
+                            apr_time_t now, apr_interval_time_t max_validity)
 {
     const unsigned char *q = der;
     OCSP_RESPONSE *resp = NULL;
@@ -270,7 +278,7 @@ apr_status_t og_ocsp_verify(og_ocsp_result_t *res, const og_cert_t *cert,
     }
     if (check_signer(res, bs, cert, now) != OG_VERDICT_OK
         || find_single(res, bs, cert, &single) != OG_VERDICT_OK
-        || check_times(res, single, now) != OG_VERDICT_OK) {
+        || check_times(res, single, now, max_validity) != OG_VERDICT_OK) {
         goto cleanup;
     }
     res->verdict = OG_VERDICT_OK;

@@ -46,8 +46,11 @@ typedef struct og_ocsp_result_t {
     int revocation_reason;      /* -1 when none */
     apr_time_t revoked_at;
     apr_time_t this_update;
-    apr_time_t next_update;     /* effective: thisUpdate+12h when absent */
+    apr_time_t next_update;     /* effective: thisUpdate+12h when absent, and at
+                                 * most thisUpdate + max_validity */
+    apr_time_t next_update_claimed; /* as the response says (0: absent) */
     int has_next_update;
+    int validity_capped;        /* next_update was cut to thisUpdate + max_validity */
     char detail[256];           /* why, for the log */
 } og_ocsp_result_t;
 
@@ -56,12 +59,14 @@ typedef struct og_ocsp_result_t {
 apr_status_t og_ocsp_request_der(unsigned char **pder, apr_size_t *plen,
                                  apr_pool_t *p, const og_cert_t *cert);
 
-/* Verify a DER response for `cert` at time `now`. Fills *res; returns
+/* Verify a DER response for `cert` at time `now`. A response counts as
+ * valid for at most `max_validity` after its thisUpdate (0: no bound;
+ * OCSPGuardMaxValidity, CA/B Forum BR 4.9.10). Fills *res; returns
  * APR_SUCCESS only when res->verdict is OG_VERDICT_OK. A verified response
  * may still report revoked or unknown in res->cert_status. */
 apr_status_t og_ocsp_verify(og_ocsp_result_t *res, const og_cert_t *cert,
                             const unsigned char *der, apr_size_t len,
-                            apr_time_t now);
+                            apr_time_t now, apr_interval_time_t max_validity);
 
 const char *og_ocsp_verdict_str(og_verdict_e v);
 const char *og_ocsp_status_str(og_cert_status_e s);

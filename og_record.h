@@ -36,6 +36,31 @@ typedef struct og_record_t {
     apr_size_t der_len;
 } og_record_t;
 
+/* The report row: how the last attempts for one certificate went, published
+ * beside its record by whichever process fetched last, for the status page. */
+#define OG_REPORT_MAGIC       0x4f475031u  /* "OGP1" */
+#define OG_REPORT_HDR_LEN     48
+#define OG_REPORT_OUTCOME_MAX 199
+#define OG_REPORT_MAX         (OG_REPORT_HDR_LEN + OG_REPORT_OUTCOME_MAX)
+
+typedef struct og_report_t {
+    int failures;                 /* consecutive */
+    og_cert_status_e last_cert_status; /* what the responder last said */
+    apr_time_t last_attempt;
+    apr_time_t last_success;
+    apr_time_t next_attempt;
+    apr_int64_t last_ms;
+    char outcome[OG_REPORT_OUTCOME_MAX + 1]; /* printable ASCII, NUL-terminated */
+} og_report_t;
+
+/* Encode into buf (OG_REPORT_MAX bytes); returns the length. Bytes of the
+ * outcome outside printable ASCII are written as '?'. */
+apr_size_t og_report_encode(unsigned char *buf, const og_report_t *r);
+
+/* Decode; returns 0 on success, -1 when the bytes are not a report row (bad
+ * magic or length, a status out of range, a byte outside printable ASCII). */
+int og_report_decode(og_report_t *r, const unsigned char *buf, apr_size_t len);
+
 /* Encode into buf (cap bytes); returns the length, 0 if it does not fit. */
 apr_size_t og_record_encode(unsigned char *buf, apr_size_t cap, const og_record_t *r);
 

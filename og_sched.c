@@ -19,7 +19,9 @@ apr_time_t og_sched_renew_at(const og_sched_policy_t *pol, apr_time_t this_updat
     if (validity <= 0) {
         return next_update;
     }
-    return next_update - validity * pol->renew_window / 100;
+    /* divide first: validity * renew_window overflows past ~5,800 years */
+    return next_update - (validity / 100 * pol->renew_window
+                          + validity % 100 * pol->renew_window / 100);
 }
 
 apr_interval_time_t og_sched_backoff(const og_sched_policy_t *pol, int failures,

@@ -1,27 +1,60 @@
-/* og_store.c: the on-disk record. Layout (version 1):
+/* og_store.c: the on-disk record and the safe file operations around it.
+ * Layout (version 2; all integers big-endian):
  *    0  "OGST"               4  u8 version, 3 bytes zero
  *    8  certificate id (20 bytes, SHA-1 of the certificate DER)
- *   28  u32 big-endian length L of the cache record (og_record.c layout)
- *   32  the cache record (L bytes)
- * 32+L  SHA-256 of bytes 0 .. 32+L
- * Written to "<id>.ocsp.tmp.<pid>", fsync'ed, renamed over "<id>.ocsp".
- * A file that fails any check is reported, never trusted.
- * Core file: APR and OpenSSL only. */
-#include <string.h>
-
-#include <apr_file_io.h>
-#include <apr_strings.h>
-#include <openssl/evp.h>
-#include <unistd.h>
+ *   28  u32 flags (0)
+ *   32  i64 newest thisUpdate accepted for this certificate (us)
+ *   40  i64 thisUpdate of the newest revoked response accepted (0: never)
+ *   48  i64 the revocationTime it gave
+ *   56  u32 length L of the cache record
+ *   60  the cache record (L bytes, og_record.c layout)
+ * 60+L  SHA-256 of bytes 0 .. 60+L (against accidents only: anyone who can
+ *       write the file can compute it, so the content is re-verified)
+ * Version 1 (0.1.0): "OGST", 1, id at 8, u32 L at 28, record at 32, SHA-256.
+ * Written to ".<id>.<random>.tmp" (O_CREAT|O_EXCL|O_NOFOLLOW), fsync'ed,
+ * renamed over "<id>.ocsp" inside the directory, the directory fsync'ed.
+ * The floors file "<dir>.floors" (root's, in the parent directory):
+ *    0  "OGFL"   4  u8 version 1, 3 bytes zero   8  u32 count N (<= 1,000,000)
+ *   12  N entries of 44 bytes: id (20), i64 newest thisUpdate, i64 revoked
+ *       thisUpdate, i64 revocationTime
+ * 12+44N SHA-256 of everything before it
+ * Core file: APR, OpenSSL and POSIX only. */
+#include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <apr_strings.h>
+#include <apr_general.h>
+#include <openssl/evp.h>
 
 #include "og_store.h"
 
-#define OG_STORE_HDR  32
-#define OG_STORE_HASH 32
-#define OG_STORE_MAX  (OG_STORE_HDR + OG_RECORD_MAX + OG_STORE_HASH)
+#define OG_STORE_V1_HDR 32
+
+#define OG_FLOORS_HDR   12
+#define OG_FLOORS_ENTRY 44
+
+struct og_store_t {
+    const char *dir;
+    int dfd;
+    int pfd;                    /* the parent, when root keeps the floors file */
+    const char *floors_name;    /* "<base>.floors" in the parent */
+    uid_t uid;                  /* the server's User: owner of the store */
+    gid_t gid;
+};
 
 static int sha256(unsigned char *out, const unsigned char *d, apr_size_t len);
+static void put32(unsigned char *b, apr_uint32_t v);
+static void put64(unsigned char *b, apr_int64_t v);
+static apr_uint32_t get32(const unsigned char *b);
+static apr_int64_t get64(const unsigned char *b);
+static int user_can_write(const struct stat *st, uid_t uid, gid_t gid);
+static apr_status_t dfd_cleanup(void *data);
+static const char *mode_desc(apr_pool_t *p, const struct stat *st);
 
 static int sha256(unsigned char *out, const unsigned char *d, apr_size_t len)
 {
@@ -30,94 +63,341 @@ static int sha256(unsigned char *out, const unsigned char *d, apr_size_t len)
     return EVP_Digest(d, len, out, &n, EVP_sha256(), NULL) == 1 && n == OG_STORE_HASH;
 }
 
-const char *og_store_path(apr_pool_t *p, const char *dir, const unsigned char *id)
+static void put32(unsigned char *b, apr_uint32_t v)
 {
-    return apr_pstrcat(p, dir, "/", og_hex(p, id, OG_CERT_ID_LEN), OG_STORE_SUFFIX, NULL);
+    b[0] = (unsigned char)(v >> 24); b[1] = (unsigned char)(v >> 16);
+    b[2] = (unsigned char)(v >> 8);  b[3] = (unsigned char)v;
 }
 
-apr_status_t og_store_save(const char **perr, apr_pool_t *p, const char *dir,
-                           const unsigned char *id, const og_record_t *rec)
+static void put64(unsigned char *b, apr_int64_t v)
 {
-    unsigned char *buf = apr_pcalloc(p, OG_STORE_MAX);
-    apr_size_t rlen, total;
-    const char *path = og_store_path(p, dir, id);
-    const char *tmp = apr_psprintf(p, "%s.tmp.%ld", path, (long)getpid());
-    apr_file_t *f = NULL;
-    apr_status_t rv;
-    int dfd;
+    put32(b, (apr_uint32_t)((apr_uint64_t)v >> 32));
+    put32(b + 4, (apr_uint32_t)((apr_uint64_t)v & 0xffffffffu));
+}
 
-    *perr = NULL;
-    rlen = og_record_encode(buf + OG_STORE_HDR, OG_RECORD_MAX, rec);
-    if (!rlen) {
-        *perr = "response too large for the store";
-        return APR_EINVAL;
-    }
-    memcpy(buf, OG_STORE_MAGIC, 4);
-    buf[4] = OG_STORE_VERSION;
-    memcpy(buf + 8, id, OG_CERT_ID_LEN);
-    buf[28] = (unsigned char)(rlen >> 24);
-    buf[29] = (unsigned char)(rlen >> 16);
-    buf[30] = (unsigned char)(rlen >> 8);
-    buf[31] = (unsigned char)rlen;
-    if (!sha256(buf + OG_STORE_HDR + rlen, buf, OG_STORE_HDR + rlen)) {
-        *perr = "cannot hash";
-        return APR_EGENERAL;
-    }
-    total = OG_STORE_HDR + rlen + OG_STORE_HASH;
+static apr_uint32_t get32(const unsigned char *b)
+{
+    return ((apr_uint32_t)b[0] << 24) | ((apr_uint32_t)b[1] << 16)
+           | ((apr_uint32_t)b[2] << 8) | (apr_uint32_t)b[3];
+}
 
-    rv = apr_file_open(&f, tmp, APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_TRUNCATE
-                       | APR_FOPEN_BINARY, APR_FPROT_UREAD | APR_FPROT_UWRITE, p);
-    if (rv != APR_SUCCESS) {
-        *perr = apr_psprintf(p, "cannot create %s", tmp);
-        return rv;
+static apr_int64_t get64(const unsigned char *b)
+{
+    return (apr_int64_t)(((apr_uint64_t)get32(b) << 32) | get32(b + 4));
+}
+
+/* Could uid (primary group gid, and its supplementary groups) create,
+ * rename or delete entries in a directory with these attributes? */
+static int user_can_write(const struct stat *st, uid_t uid, gid_t gid)
+{
+    struct passwd pw, *res = NULL;
+    char buf[4096];
+    gid_t groups[256];
+    int n = (int)(sizeof(groups) / sizeof(groups[0])), i;
+
+    if (st->st_uid == uid || (st->st_mode & S_IWOTH)) {
+        return 1;
     }
-    if ((rv = apr_file_write_full(f, buf, total, NULL)) != APR_SUCCESS
-        || (rv = apr_file_sync(f)) != APR_SUCCESS) {
-        *perr = apr_psprintf(p, "cannot write %s", tmp);
-        apr_file_close(f);
-        apr_file_remove(tmp, p);
-        return rv;
+    if (!(st->st_mode & S_IWGRP)) {
+        return 0;
     }
-    if ((rv = apr_file_close(f)) != APR_SUCCESS
-        || (rv = apr_file_rename(tmp, path, p)) != APR_SUCCESS) {
-        *perr = apr_psprintf(p, "cannot rename %s to %s", tmp, path);
-        apr_file_remove(tmp, p);
-        return rv;
+    if (st->st_gid == gid) {
+        return 1;
     }
-    /* make the rename itself durable */
-    if ((dfd = open(dir, O_RDONLY | O_DIRECTORY)) >= 0) {
-        fsync(dfd);
-        close(dfd);
+    if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) != 0 || !res
+        || getgrouplist(pw.pw_name, gid, groups, &n) < 0) {
+        return 1; /* cannot tell: assume the worst */
+    }
+    for (i = 0; i < n; i++) {
+        if (groups[i] == st->st_gid) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static apr_status_t dfd_cleanup(void *data)
+{
+    og_store_t *st = data;
+
+    if (st->dfd >= 0) {
+        close(st->dfd);
+        st->dfd = -1;
+    }
+    if (st->pfd >= 0) {
+        close(st->pfd);
+        st->pfd = -1;
     }
     return APR_SUCCESS;
 }
 
-apr_status_t og_store_parse(og_record_t *rec, const char **perr, apr_pool_t *p,
-                            const unsigned char *data, apr_size_t len,
+static const char *mode_desc(apr_pool_t *p, const struct stat *st)
+{
+    return apr_psprintf(p, "owner uid %ld, group gid %ld, mode %04o", (long)st->st_uid,
+                        (long)st->st_gid, (unsigned)(st->st_mode & 07777));
+}
+
+apr_status_t og_store_open(og_store_t **pst, const char **perr, apr_pool_t *p,
+                           const char *dir, uid_t uid, gid_t gid, int prepare)
+{
+    og_store_t *st = apr_pcalloc(p, sizeof(*st));
+    char *path = apr_pstrdup(p, dir), *slash;
+    const char *parent, *base;
+    struct stat ps, ds;
+    int pfd = -1, dfd = -1, is_root = geteuid() == 0;
+    apr_status_t rv = APR_EINVAL;
+
+    *pst = NULL;
+    *perr = NULL;
+    while (strlen(path) > 1 && path[strlen(path) - 1] == '/') {
+        path[strlen(path) - 1] = '\0';
+    }
+    slash = strrchr(path, '/');
+    if (!slash || !slash[1]) {
+        *perr = "is not an absolute path to a directory below /";
+        return APR_EINVAL;
+    }
+    base = slash + 1;
+    parent = slash == path ? "/" : apr_pstrmemdup(p, path, (apr_size_t)(slash - path));
+    if (!strcmp(base, ".") || !strcmp(base, "..")) {
+        *perr = "must name the directory itself, not '.' or '..'";
+        return APR_EINVAL;
+    }
+    pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (pfd < 0 || fstat(pfd, &ps) != 0) {
+        *perr = apr_psprintf(p, "its parent %s cannot be opened: %s", parent, strerror(errno));
+        rv = APR_FROM_OS_ERROR(errno);
+        goto cleanup;
+    }
+    /* root must not work below a directory the User can rearrange */
+    if (is_root && uid != 0 && user_can_write(&ps, uid, gid)) {
+        *perr = apr_psprintf(p, "its parent %s is writable by the server's User (%s), who "
+                             "could replace the store with a link anywhere", parent,
+                             mode_desc(p, &ps));
+        goto cleanup;
+    }
+    dfd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0 && errno == ENOENT && !prepare) {
+        rv = APR_ENOENT;
+        goto cleanup;
+    }
+    if (dfd < 0 && errno == ENOENT) {
+        if (mkdirat(pfd, base, 0700) != 0 && errno != EEXIST) {
+            *perr = apr_psprintf(p, "cannot be created: %s", strerror(errno));
+            rv = APR_FROM_OS_ERROR(errno);
+            goto cleanup;
+        }
+        dfd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    }
+    if (dfd < 0) {
+        int err = errno;
+        struct stat ls;
+
+        if (fstatat(pfd, base, &ls, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(ls.st_mode)) {
+            *perr = "is a symbolic link (the store must be a real directory)";
+        }
+        else if (err == ENOTDIR || err == ELOOP) {
+            *perr = "is not a directory";
+        }
+        else {
+            *perr = apr_psprintf(p, "cannot be opened: %s", strerror(err));
+        }
+        rv = APR_FROM_OS_ERROR(err);
+        goto cleanup;
+    }
+    if (fstat(dfd, &ds) != 0 || !S_ISDIR(ds.st_mode)) {
+        *perr = "is not a directory";
+        goto cleanup;
+    }
+    if (ds.st_mode & (S_IWGRP | S_IWOTH)) {
+        *perr = apr_psprintf(p, "is writable by others than its owner (%s)", mode_desc(p, &ds));
+        goto cleanup;
+    }
+    if (ds.st_uid != uid && ds.st_uid != geteuid()) {
+        *perr = apr_psprintf(p, "belongs to neither the server's User (uid %ld) nor this "
+                             "process (%s)", (long)uid, mode_desc(p, &ds));
+        goto cleanup;
+    }
+    if (prepare && is_root && (ds.st_uid != uid || ds.st_gid != gid || (ds.st_mode & 0777) != 0700)) {
+        /* through the descriptor: never a path that could have become a link */
+        if (fchown(dfd, uid, gid) != 0 || fchmod(dfd, 0700) != 0) {
+            *perr = apr_psprintf(p, "cannot be given to the server's User: %s", strerror(errno));
+            rv = APR_FROM_OS_ERROR(errno);
+            goto cleanup;
+        }
+    }
+    st->dir = path;
+    st->dfd = dfd;
+    st->pfd = -1;
+    st->uid = uid;
+    st->gid = gid;
+    st->floors_name = apr_pstrcat(p, base, ".floors", NULL);
+    if (is_root && uid != 0) {
+        st->pfd = pfd; /* checked above: the User cannot write there */
+        pfd = -1;
+    }
+    dfd = -1;
+    apr_pool_cleanup_register(p, st, dfd_cleanup, apr_pool_cleanup_null);
+    *pst = st;
+    rv = APR_SUCCESS;
+
+cleanup:
+    if (pfd >= 0) {
+        close(pfd);
+    }
+    if (dfd >= 0) {
+        close(dfd);
+    }
+    return rv;
+}
+
+const char *og_store_dir(const og_store_t *st)
+{
+    return st->dir;
+}
+
+const char *og_store_path(const og_store_t *st, apr_pool_t *p, const unsigned char *id)
+{
+    return apr_pstrcat(p, st->dir, "/", og_hex(p, id, OG_CERT_ID_LEN), OG_STORE_SUFFIX, NULL);
+}
+
+apr_size_t og_store_encode(unsigned char *buf, const unsigned char *id,
+                           const og_record_t *rec, const og_floor_t *floor)
+{
+    apr_size_t rlen;
+
+    memset(buf, 0, OG_STORE_HDR);
+    rlen = og_record_encode(buf + OG_STORE_HDR, OG_RECORD_MAX, rec);
+    if (!rlen) {
+        return 0;
+    }
+    memcpy(buf, OG_STORE_MAGIC, 4);
+    buf[4] = OG_STORE_VERSION;
+    memcpy(buf + 8, id, OG_CERT_ID_LEN);
+    put32(buf + 28, 0);
+    put64(buf + 32, floor->newest_this_update);
+    put64(buf + 40, floor->revoked_this_update);
+    put64(buf + 48, floor->revoked_at);
+    put32(buf + 56, (apr_uint32_t)rlen);
+    if (!sha256(buf + OG_STORE_HDR + rlen, buf, OG_STORE_HDR + rlen)) {
+        return 0;
+    }
+    return OG_STORE_HDR + rlen + OG_STORE_HASH;
+}
+
+apr_status_t og_store_save(const char **perr, apr_pool_t *p, og_store_t *st,
+                           const unsigned char *id, const og_record_t *rec,
+                           const og_floor_t *floor)
+{
+    unsigned char *buf = apr_palloc(p, OG_STORE_MAX);
+    unsigned char rnd[8];
+    const char *idhex = og_hex(p, id, OG_CERT_ID_LEN);
+    const char *name = apr_pstrcat(p, idhex, OG_STORE_SUFFIX, NULL);
+    const char *tmp;
+    apr_size_t total = og_store_encode(buf, id, rec, floor), off = 0;
+    apr_status_t rv = APR_SUCCESS;
+    int fd = -1;
+
+    *perr = NULL;
+    if (!total) {
+        *perr = "response too large for the store";
+        return APR_EINVAL;
+    }
+    if (apr_generate_random_bytes(rnd, sizeof(rnd)) != APR_SUCCESS) {
+        *perr = "no random bytes for a temp file name";
+        return APR_EGENERAL;
+    }
+    tmp = apr_pstrcat(p, ".", idhex, ".", og_hex(p, rnd, sizeof(rnd)), ".tmp", NULL);
+    fd = openat(st->dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK
+                | O_CLOEXEC | O_NOCTTY, 0600);
+    if (fd < 0) {
+        *perr = apr_psprintf(p, "cannot create %s/%s: %s", st->dir, tmp, strerror(errno));
+        return APR_FROM_OS_ERROR(errno);
+    }
+    while (off < total) {
+        ssize_t n = write(fd, buf + off, total - off);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            *perr = apr_psprintf(p, "cannot write %s/%s: %s", st->dir, tmp,
+                                 n < 0 ? strerror(errno) : "short write");
+            rv = n < 0 ? APR_FROM_OS_ERROR(errno) : APR_EGENERAL;
+            goto fail;
+        }
+        off += (apr_size_t)n;
+    }
+    if (fchmod(fd, 0600) != 0 || (geteuid() == 0 && fchown(fd, st->uid, st->gid) != 0)
+        || fsync(fd) != 0) {
+        *perr = apr_psprintf(p, "cannot finish %s/%s: %s", st->dir, tmp, strerror(errno));
+        rv = APR_FROM_OS_ERROR(errno);
+        goto fail;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        *perr = apr_psprintf(p, "cannot write %s/%s: %s", st->dir, tmp, strerror(errno));
+        rv = APR_FROM_OS_ERROR(errno);
+        goto fail;
+    }
+    fd = -1;
+    /* renameat replaces whatever "<id>.ocsp" is, a planted link included,
+     * without following it */
+    if (renameat(st->dfd, tmp, st->dfd, name) != 0) {
+        *perr = apr_psprintf(p, "cannot rename %s/%s to %s: %s", st->dir, tmp, name,
+                             strerror(errno));
+        rv = APR_FROM_OS_ERROR(errno);
+        goto fail;
+    }
+    fsync(st->dfd); /* make the rename itself durable */
+    return APR_SUCCESS;
+
+fail:
+    if (fd >= 0) {
+        close(fd);
+    }
+    unlinkat(st->dfd, tmp, 0);
+    return rv;
+}
+
+apr_status_t og_store_parse(og_record_t *rec, og_floor_t *floor, const char **perr,
+                            apr_pool_t *p, const unsigned char *data, apr_size_t len,
                             const unsigned char *id)
 {
     unsigned char hash[OG_STORE_HASH];
-    apr_size_t rlen;
+    apr_size_t hdr, rlen;
     og_record_t r;
+    og_floor_t f;
 
     *perr = NULL;
-    if (len < OG_STORE_HDR + OG_STORE_HASH || memcmp(data, OG_STORE_MAGIC, 4) != 0) {
+    memset(&f, 0, sizeof(f));
+    if (len < OG_STORE_V1_HDR + OG_STORE_HASH || memcmp(data, OG_STORE_MAGIC, 4) != 0
+        || data[5] || data[6] || data[7]) {
         *perr = "not a mod_ocsp_guard store file";
         return APR_EINVAL;
     }
-    if (data[4] != OG_STORE_VERSION) {
-        *perr = apr_psprintf(p, "store format version %d, this module reads %d",
+    if (data[4] == 1) {
+        hdr = OG_STORE_V1_HDR;
+        rlen = get32(data + 28);
+    }
+    else if (data[4] == OG_STORE_VERSION && len >= OG_STORE_HDR + OG_STORE_HASH
+             && get32(data + 28) == 0 /* flags: none defined */) {
+        hdr = OG_STORE_HDR;
+        rlen = get32(data + 56);
+        f.newest_this_update = get64(data + 32);
+        f.revoked_this_update = get64(data + 40);
+        f.revoked_at = get64(data + 48);
+    }
+    else {
+        *perr = apr_psprintf(p, "store format version %d, this module reads 1 and %d",
                              data[4], OG_STORE_VERSION);
         return APR_EINVAL;
     }
-    rlen = ((apr_size_t)data[28] << 24) | ((apr_size_t)data[29] << 16)
-           | ((apr_size_t)data[30] << 8) | data[31];
-    if (rlen > OG_RECORD_MAX || len != OG_STORE_HDR + rlen + OG_STORE_HASH) {
+    if (rlen > OG_RECORD_MAX || len != hdr + rlen + OG_STORE_HASH) {
         *perr = "truncated or padded";
         return APR_EINVAL;
     }
-    if (!sha256(hash, data, OG_STORE_HDR + rlen)
-        || memcmp(hash, data + OG_STORE_HDR + rlen, OG_STORE_HASH) != 0) {
+    if (!sha256(hash, data, hdr + rlen) || memcmp(hash, data + hdr + rlen, OG_STORE_HASH) != 0) {
         *perr = "checksum mismatch (corrupt)";
         return APR_EINVAL;
     }
@@ -125,42 +405,249 @@ apr_status_t og_store_parse(og_record_t *rec, const char **perr, apr_pool_t *p,
         *perr = "written for another certificate";
         return APR_EINVAL;
     }
-    if (og_record_decode(&r, data + OG_STORE_HDR, rlen) != 0) {
+    if (og_record_decode(&r, data + hdr, rlen) != 0) {
         *perr = "record unreadable";
         return APR_EINVAL;
     }
+    if (data[4] == 1) {
+        f.newest_this_update = r.this_update;
+        if (r.cert_status == OG_STATUS_REVOKED) {
+            f.revoked_this_update = r.this_update;
+        }
+    }
     r.der = apr_pmemdup(p, r.der, r.der_len);
     *rec = r;
+    *floor = f;
     return APR_SUCCESS;
 }
 
-apr_status_t og_store_load(og_record_t *rec, const char **perr, apr_pool_t *p,
-                           const char *dir, const unsigned char *id)
+apr_status_t og_store_load(og_record_t *rec, og_floor_t *floor, const char **perr,
+                           apr_pool_t *p, og_store_t *st, const unsigned char *id)
 {
-    const char *path = og_store_path(p, dir, id);
-    apr_file_t *f = NULL;
+    const char *name = apr_pstrcat(p, og_hex(p, id, OG_CERT_ID_LEN), OG_STORE_SUFFIX, NULL);
     unsigned char *buf = apr_palloc(p, OG_STORE_MAX + 1);
-    apr_size_t len = OG_STORE_MAX + 1;
-    apr_status_t rv;
+    apr_size_t len = 0;
+    struct stat fs;
+    int fd;
 
     *perr = NULL;
-    rv = apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, 0, p);
-    if (APR_STATUS_IS_ENOENT(rv)) {
-        return APR_ENOENT;
+    /* O_NONBLOCK: a FIFO planted here opens at once and is refused below */
+    fd = openat(st->dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        int err = errno;
+
+        if (err == ENOENT) {
+            return APR_ENOENT;
+        }
+        *perr = err == ELOOP ? "a symbolic link: skipped, never followed"
+                             : apr_psprintf(p, "cannot open: %s", strerror(err));
+        return err == ELOOP ? OG_STORE_UNSAFE : APR_FROM_OS_ERROR(err);
     }
-    if (rv != APR_SUCCESS) {
-        *perr = apr_psprintf(p, "cannot open %s", path);
-        return rv;
+    if (fstat(fd, &fs) != 0) {
+        *perr = apr_psprintf(p, "cannot stat: %s", strerror(errno));
+        close(fd);
+        return OG_STORE_UNSAFE;
     }
-    rv = apr_file_read_full(f, buf, len, &len);
-    apr_file_close(f);
-    if (rv != APR_SUCCESS && !APR_STATUS_IS_EOF(rv)) {
-        *perr = apr_psprintf(p, "cannot read %s", path);
-        return rv;
+    if (!S_ISREG(fs.st_mode)) {
+        *perr = S_ISFIFO(fs.st_mode) ? "a FIFO, not a regular file: skipped"
+              : S_ISDIR(fs.st_mode) ? "a directory, not a regular file: skipped"
+              : "a device or socket, not a regular file: skipped";
+        close(fd);
+        return OG_STORE_UNSAFE;
     }
+    if (fs.st_uid != st->uid && fs.st_uid != geteuid()) {
+        *perr = apr_psprintf(p, "owned by uid %ld, neither the server's User nor this "
+                             "process: skipped", (long)fs.st_uid);
+        close(fd);
+        return OG_STORE_UNSAFE;
+    }
+    if (fs.st_size > (off_t)OG_STORE_MAX) {
+        *perr = apr_psprintf(p, "%ld bytes, larger than any store file: skipped",
+                             (long)fs.st_size);
+        close(fd);
+        return OG_STORE_UNSAFE;
+    }
+    while (len <= OG_STORE_MAX) {
+        ssize_t n = read(fd, buf + len, OG_STORE_MAX + 1 - len);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            *perr = apr_psprintf(p, "cannot read: %s", strerror(errno));
+            close(fd);
+            return APR_FROM_OS_ERROR(errno);
+        }
+        if (n == 0) {
+            break;
+        }
+        len += (apr_size_t)n;
+    }
+    close(fd);
     if (len > OG_STORE_MAX) {
         *perr = "file too large";
         return APR_EINVAL;
     }
-    return og_store_parse(rec, perr, p, buf, len, id);
+    return og_store_parse(rec, floor, perr, p, buf, len, id);
+}
+
+const char *og_store_floors_path(const og_store_t *st, apr_pool_t *p)
+{
+    return apr_pstrcat(p, st->dir, ".floors", NULL);
+}
+
+apr_status_t og_store_floors_parse(apr_hash_t *floors, const char **perr,
+                                   const unsigned char *data, apr_size_t len)
+{
+    apr_pool_t *hp = apr_hash_pool_get(floors);
+    unsigned char hash[OG_STORE_HASH];
+    apr_size_t n, i;
+
+    *perr = NULL;
+    if (len < OG_FLOORS_HDR + OG_STORE_HASH || memcmp(data, "OGFL", 4) != 0 || data[4] != 1) {
+        *perr = "not a mod_ocsp_guard floors file";
+        return APR_EINVAL;
+    }
+    n = get32(data + 8);
+    if (n > OG_FLOORS_MAX_ENTRIES || len != OG_FLOORS_HDR + n * OG_FLOORS_ENTRY + OG_STORE_HASH) {
+        *perr = "truncated or padded";
+        return APR_EINVAL;
+    }
+    if (!sha256(hash, data, len - OG_STORE_HASH)
+        || memcmp(hash, data + len - OG_STORE_HASH, OG_STORE_HASH) != 0) {
+        *perr = "checksum mismatch (corrupt)";
+        return APR_EINVAL;
+    }
+    for (i = 0; i < n; i++) {
+        const unsigned char *e = data + OG_FLOORS_HDR + i * OG_FLOORS_ENTRY;
+        og_floor_t f, *have = apr_hash_get(floors, e, OG_CERT_ID_LEN);
+
+        f.newest_this_update = get64(e + 20);
+        f.revoked_this_update = get64(e + 28);
+        f.revoked_at = get64(e + 36);
+        if (!have) {
+            have = apr_pcalloc(hp, sizeof(*have));
+            apr_hash_set(floors, apr_pmemdup(hp, e, OG_CERT_ID_LEN), OG_CERT_ID_LEN, have);
+        }
+        og_floor_merge(have, &f);
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t og_store_floors_load(og_store_t *st, apr_hash_t *floors, const char **perr,
+                                  apr_pool_t *p)
+{
+    apr_size_t max = OG_FLOORS_HDR + (apr_size_t)OG_FLOORS_MAX_ENTRIES * OG_FLOORS_ENTRY
+                     + OG_STORE_HASH, len = 0;
+    unsigned char *buf;
+    struct stat fs;
+    int fd;
+
+    *perr = NULL;
+    if (st->pfd < 0) {
+        return APR_ENOTIMPL;
+    }
+    fd = openat(st->pfd, st->floors_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC
+                | O_NOCTTY);
+    if (fd < 0) {
+        int err = errno;
+
+        if (err == ENOENT) {
+            return APR_ENOENT;
+        }
+        *perr = apr_psprintf(p, "cannot open: %s", strerror(err));
+        return APR_FROM_OS_ERROR(err);
+    }
+    if (fstat(fd, &fs) != 0 || !S_ISREG(fs.st_mode) || fs.st_uid != geteuid()
+        || fs.st_size > (off_t)max) {
+        *perr = "not a regular file of root's of a sane size: ignored";
+        close(fd);
+        return APR_EINVAL;
+    }
+    buf = apr_palloc(p, (apr_size_t)fs.st_size + 1);
+    while (len <= (apr_size_t)fs.st_size) {
+        ssize_t n = read(fd, buf + len, (apr_size_t)fs.st_size + 1 - len);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            break;
+        }
+        len += (apr_size_t)n;
+    }
+    close(fd);
+    return og_store_floors_parse(floors, perr, buf, len);
+}
+
+apr_status_t og_store_floors_save(og_store_t *st, apr_hash_t *floors, const char **perr,
+                                  apr_pool_t *p)
+{
+    apr_size_t n = apr_hash_count(floors), total, off = 0, i = 0;
+    unsigned char *buf, rnd[8];
+    apr_hash_index_t *hi;
+    const char *tmp;
+    int fd, ok;
+
+    *perr = NULL;
+    if (st->pfd < 0) {
+        return APR_ENOTIMPL;
+    }
+    if (n > OG_FLOORS_MAX_ENTRIES) {
+        n = OG_FLOORS_MAX_ENTRIES;
+    }
+    total = OG_FLOORS_HDR + n * OG_FLOORS_ENTRY + OG_STORE_HASH;
+    buf = apr_pcalloc(p, total);
+    memcpy(buf, "OGFL", 4);
+    buf[4] = 1;
+    for (hi = apr_hash_first(p, floors); hi && i < n; hi = apr_hash_next(hi), i++) {
+        const void *key;
+        apr_ssize_t klen;
+        void *val;
+        unsigned char *e = buf + OG_FLOORS_HDR + i * OG_FLOORS_ENTRY;
+        const og_floor_t *f;
+
+        apr_hash_this(hi, &key, &klen, &val);
+        f = val;
+        memcpy(e, key, OG_CERT_ID_LEN);
+        put64(e + 20, f->newest_this_update);
+        put64(e + 28, f->revoked_this_update);
+        put64(e + 36, f->revoked_at);
+    }
+    put32(buf + 8, (apr_uint32_t)i);
+    total = OG_FLOORS_HDR + i * OG_FLOORS_ENTRY + OG_STORE_HASH;
+    if (!sha256(buf + total - OG_STORE_HASH, buf, total - OG_STORE_HASH)
+        || apr_generate_random_bytes(rnd, sizeof(rnd)) != APR_SUCCESS) {
+        *perr = "cannot hash or draw random bytes";
+        return APR_EGENERAL;
+    }
+    tmp = apr_pstrcat(p, ".", st->floors_name, ".", og_hex(p, rnd, sizeof(rnd)), ".tmp", NULL);
+    fd = openat(st->pfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
+                0600);
+    if (fd < 0) {
+        *perr = apr_psprintf(p, "cannot create %s: %s", tmp, strerror(errno));
+        return APR_FROM_OS_ERROR(errno);
+    }
+    while (off < total) {
+        ssize_t w = write(fd, buf + off, total - off);
+
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            break;
+        }
+        off += (apr_size_t)w;
+    }
+    ok = off == total && fsync(fd) == 0;
+    if (close(fd) != 0) {
+        ok = 0;
+    }
+    if (!ok || renameat(st->pfd, tmp, st->pfd, st->floors_name) != 0) {
+        *perr = apr_psprintf(p, "cannot write %s: %s", st->floors_name, strerror(errno));
+        unlinkat(st->pfd, tmp, 0);
+        return APR_EGENERAL;
+    }
+    fsync(st->pfd);
+    return APR_SUCCESS;
 }

@@ -11,7 +11,8 @@ import pytest
 
 from ogtest.httpd import Httpd
 from ogtest.pki import PKI
-from ogtest.responder import DEFAULT_DELAY_S, DEFAULT_SHORT_SECONDS, DEFAULT_VALIDITY_MINUTES, OcspFront
+from ogtest.responder import (DEFAULT_DELAY_S, DEFAULT_SHORT_SECONDS, DEFAULT_STALE_SECONDS,
+                              DEFAULT_VALIDITY_MINUTES, OcspFront)
 from ogtest.util import LOOPBACK, free_port, world_readable_tempdir
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -52,6 +53,8 @@ def _front_defaults(front):
     front.delay = DEFAULT_DELAY_S
     front.validity_minutes = DEFAULT_VALIDITY_MINUTES
     front.short_seconds = DEFAULT_SHORT_SECONDS
+    front.stale_seconds = DEFAULT_STALE_SECONDS
+    front.far_days = 20
     front.signer = 'delegated'
     front.reset()
 

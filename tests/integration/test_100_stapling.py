@@ -12,15 +12,6 @@ import pytest
 
 from ogtest.clients import curl_cert_status, gnutls_ocsp, s_client
 
-GLOBAL = 'SSLSessionCache shmcb:{root}/run/ssl_scache(512000)\n'
-
-
-def start(httpd, body, global_extra=''):
-    httpd.write_config(body, GLOBAL.format(root=httpd.root) + global_extra)
-    rc, out = httpd.start()
-    assert rc == 0, out
-    return out
-
 
 def first_tags(httpd, tag):
     return httpd.log_lines(tag)
@@ -30,7 +21,7 @@ def test_first_handshake_is_stapled_and_verifies(httpd_factory, pki, front):
     # setup: one vhost with the good RSA leaf; expectation: the very first
     # handshake carries a good, successful response; openssl and curl verify it
     httpd = httpd_factory()
-    start(httpd, httpd.vhost('good', 'good.localhost'))
+    httpd.serve(httpd.vhost('good', 'good.localhost'))
     assert front.count == 1
     r = s_client(httpd.https_port, 'good.localhost', pki.root_pem)
     assert r.stapled, r.raw
@@ -51,7 +42,7 @@ def test_gnutls_sees_the_staple(httpd_factory, pki, front):
     # setup: good leaf; expectation: gnutls-cli --ocsp succeeds without fetching
     # from the responder itself (the front sees only the prefetch)
     httpd = httpd_factory()
-    start(httpd, httpd.vhost('good', 'good.localhost'))
+    httpd.serve(httpd.vhost('good', 'good.localhost'))
     rc, out = gnutls_ocsp(httpd.https_port, 'good.localhost', pki.root_pem)
     assert rc == 0, out
     assert front.count == 1, out
@@ -61,7 +52,7 @@ def test_every_child_staples(httpd_factory, pki, front):
     # setup: event MPM with several children; expectation: 30 connections,
     # spread over the children, are all stapled
     httpd = httpd_factory()
-    start(httpd, httpd.vhost('good', 'good.localhost'))
+    httpd.serve(httpd.vhost('good', 'good.localhost'))
     assert len(httpd.children()) >= 2
     results = [s_client(httpd.https_port, 'good.localhost', pki.root_pem) for _ in range(30)]
     assert all(r.stapled and r.cert_status == 'good' for r in results)
@@ -72,7 +63,7 @@ def test_rsa_and_ecdsa_on_one_vhost(httpd_factory, pki, front):
     # setup: RSA and ECDSA certificates on the same vhost; expectation: both
     # are fetched at start and a client of each kind gets its own staple
     httpd = httpd_factory()
-    start(httpd, httpd.vhost(['good', 'good-ec'], 'good.localhost'))
+    httpd.serve(httpd.vhost(['good', 'good-ec'], 'good.localhost'))
     assert front.count == 2
     ec = s_client(httpd.https_port, 'good.localhost', pki.root_pem,
                   extra=('-tls1_2', '-sigalgs', 'ECDSA+SHA256'))
@@ -87,7 +78,7 @@ def test_revoked_is_stapled_and_logged_as_error(httpd_factory, pki, front):
     # setup: the revoked leaf; expectation: the revoked staple is served (it is
     # the truth) and an error-level line says to replace the certificate
     httpd = httpd_factory()
-    start(httpd, httpd.vhost('revoked', 'revoked.localhost'))
+    httpd.serve(httpd.vhost('revoked', 'revoked.localhost'))
     r = s_client(httpd.https_port, 'revoked.localhost', pki.root_pem)
     assert r.stapled and r.cert_status == 'revoked', r.raw
     lines = httpd.log_lines('OG00014')
@@ -98,7 +89,7 @@ def test_no_url_leaf_runs_unstapled_with_one_info_line(httpd_factory, pki, front
     # setup: a leaf without AIA OCSP URL; expectation: server runs, no staple,
     # one info line, no responder request, no warning or error from us
     httpd = httpd_factory()
-    start(httpd, httpd.vhost('nourl', 'nourl.localhost'))
+    httpd.serve(httpd.vhost('nourl', 'nourl.localhost'))
     r = s_client(httpd.https_port, 'nourl.localhost', pki.root_pem)
     assert r.verify_ok and not r.stapled, r.raw
     lines = httpd.log_lines('OG00018')
@@ -113,7 +104,7 @@ def test_responder_down_at_start(httpd_factory, pki, front):
     # names the responder URL and says what to check
     front.stop()
     httpd = httpd_factory()
-    start(httpd, httpd.vhost('good', 'good.localhost'), 'OCSPGuardPrefetchTimeout 5\n')
+    httpd.serve(httpd.vhost('good', 'good.localhost'), 'OCSPGuardPrefetchTimeout 5\n')
     assert httpd.start_time_s < 5 + 3
     r = s_client(httpd.https_port, 'good.localhost', pki.root_pem)
     assert r.verify_ok and not r.stapled
@@ -127,7 +118,7 @@ def test_hanging_responder_is_bounded_by_prefetch_timeout(httpd_factory, pki, fr
     # expectation: httpd is up within 3 s plus a margin, no staple, a timeout warning
     front.mode = 'hang'
     httpd = httpd_factory()
-    start(httpd, httpd.vhost('good', 'good.localhost'),
+    httpd.serve(httpd.vhost('good', 'good.localhost'),
           'OCSPGuardPrefetchTimeout 3\nOCSPGuardResponderTimeout 10\n')
     assert httpd.start_time_s < 3 + 3, httpd.start_time_s
     r = s_client(httpd.https_port, 'good.localhost', pki.root_pem)
@@ -141,7 +132,7 @@ def test_trickling_responder_is_bounded_by_one_deadline(httpd_factory, pki, fron
     # expectation: the exchange is cut at the deadline although bytes keep coming
     front.mode = 'trickle'
     httpd = httpd_factory()
-    start(httpd, httpd.vhost('good', 'good.localhost'), 'OCSPGuardResponderTimeout 2\n')
+    httpd.serve(httpd.vhost('good', 'good.localhost'), 'OCSPGuardResponderTimeout 2\n')
     assert httpd.start_time_s < 2 + 3, httpd.start_time_s
     lines = httpd.log_lines('OG00010')
     assert lines and 'timeout' in lines[0]
@@ -151,7 +142,7 @@ def test_two_sni_vhosts_sharing_a_certificate_make_one_request(httpd_factory, pk
     # setup: a.localhost and b.localhost with the same certificate; expectation:
     # one responder request, both names stapled
     httpd = httpd_factory()
-    start(httpd, httpd.vhost('shared', 'a.localhost') + httpd.vhost('shared', 'b.localhost'))
+    httpd.serve(httpd.vhost('shared', 'a.localhost') + httpd.vhost('shared', 'b.localhost'))
     assert front.count == 1
     for name in ('a.localhost', 'b.localhost'):
         r = s_client(httpd.https_port, name, pki.root_pem)
@@ -162,7 +153,7 @@ def test_ocspguard_off_vhost_is_left_to_mod_ssl(httpd_factory, pki, front):
     # setup: OCSPGuard Off on the only vhost, mod_ssl stapling not enabled;
     # expectation: the module fetches nothing and no staple is sent
     httpd = httpd_factory()
-    start(httpd, httpd.vhost('good', 'good.localhost', extra='OCSPGuard Off\n'))
+    httpd.serve(httpd.vhost('good', 'good.localhost', extra='OCSPGuard Off\n'))
     r = s_client(httpd.https_port, 'good.localhost', pki.root_pem)
     assert not r.stapled
     assert front.count == 0
@@ -174,7 +165,7 @@ def test_ocspguard_off_vhost_with_mod_ssl_stapling(httpd_factory, pki, front):
     # setup: OCSPGuard Off plus mod_ssl's own SSLUseStapling; expectation:
     # mod_ssl staples (it fetches on the handshake path), we stay out
     httpd = httpd_factory()
-    start(httpd, httpd.vhost('good', 'good.localhost', extra='OCSPGuard Off\nSSLUseStapling on\n'),
+    httpd.serve(httpd.vhost('good', 'good.localhost', extra='OCSPGuard Off\nSSLUseStapling on\n'),
           'SSLStaplingCache shmcb:{}/run/stapling(128000)\n'.format(httpd.root))
     assert front.count == 0
     r = s_client(httpd.https_port, 'good.localhost', pki.root_pem)
@@ -187,8 +178,7 @@ def test_bad_directive_value_refuses_to_start(httpd_factory, pki):
     # setup: OCSPGuardResponderTimeout with a word; expectation: configtest and
     # start fail, naming the directive, the value and what is accepted
     httpd = httpd_factory()
-    httpd.write_config(httpd.vhost('good', 'good.localhost'),
-                       GLOBAL.format(root=httpd.root) + 'OCSPGuardResponderTimeout soon\n')
+    httpd.write_site(httpd.vhost('good', 'good.localhost'), 'OCSPGuardResponderTimeout soon\n')
     rc, out = httpd.configtest()
     assert rc != 0
     assert "OCSPGuardResponderTimeout: 'soon' is not a number of seconds from 1 to 300" in out
@@ -200,7 +190,12 @@ def test_bad_values_of_each_directive(httpd_factory, pki):
     # setup: one bad value per directive; expectation: each fails -t with its name
     cases = {
         'OCSPGuard maybe': 'OCSPGuard',
-        'OCSPGuardCache nosuch:/x': "unknown cache type 'nosuch'",
+        'OCSPGuardCache nosuch:/x': "must be this machine's shared memory",
+        'OCSPGuardCache redis:127.0.0.1:6379': "must be this machine's shared memory",
+        'OCSPGuardCache memcache:127.0.0.1:11211': "must be this machine's shared memory",
+        'OCSPGuardMaxValidity 0': 'is not a duration from 1s to 3650d',
+        'OCSPGuardMaxValidity 3651d': 'is not a duration from 1s to 3650d',
+        'OCSPGuardMaxValidity 10x': 'is not a duration from 1s to 3650d',
         'OCSPGuardPrefetchTimeout -1': 'OCSPGuardPrefetchTimeout',
         'OCSPGuardRenewWindow 150%': 'OCSPGuardRenewWindow',
         'OCSPGuardResponderOverride ftp://x/': 'is not an http:// URL',
@@ -210,7 +205,7 @@ def test_bad_values_of_each_directive(httpd_factory, pki):
     }
     httpd = httpd_factory()
     for line, expected in cases.items():
-        httpd.write_config(httpd.vhost('good', 'good.localhost'), GLOBAL.format(root=httpd.root) + line + '\n')
+        httpd.write_site(httpd.vhost('good', 'good.localhost'), line + '\n')
         rc, out = httpd.configtest()
         assert rc != 0 and expected in out, (line, out)
 
@@ -219,7 +214,7 @@ def test_responder_override_is_used(httpd_factory, pki, front):
     # setup: the no-URL leaf with OCSPGuardResponderOverride pointing at the
     # front; expectation: it is fetched and stapled
     httpd = httpd_factory()
-    start(httpd, httpd.vhost('nourl', 'nourl.localhost',
+    httpd.serve(httpd.vhost('nourl', 'nourl.localhost',
                              extra=f'OCSPGuardResponderOverride {front.url}/\n'))
     assert front.count == 1
     r = s_client(httpd.https_port, 'nourl.localhost', pki.root_pem)
@@ -229,7 +224,7 @@ def test_responder_override_is_used(httpd_factory, pki, front):
 def test_must_staple_leaf_is_stapled(httpd_factory, pki, front):
     # setup: Must-Staple leaf; expectation: stapled from the first handshake
     httpd = httpd_factory()
-    start(httpd, httpd.vhost('muststaple', 'muststaple.localhost'))
+    httpd.serve(httpd.vhost('muststaple', 'muststaple.localhost'))
     r = s_client(httpd.https_port, 'muststaple.localhost', pki.root_pem)
     assert r.stapled and r.cert_status == 'good'
     assert not httpd.log_lines('OG00016')
@@ -239,7 +234,7 @@ def test_must_staple_without_response_is_an_error(httpd_factory, pki, front):
     # setup: Must-Staple leaf, responder answers tryLater; expectation: error-level line
     front.mode = 'trylater'
     httpd = httpd_factory()
-    start(httpd, httpd.vhost('muststaple', 'muststaple.localhost'))
+    httpd.serve(httpd.vhost('muststaple', 'muststaple.localhost'))
     lines = httpd.log_lines('OG00016')
     assert lines and ':error]' in lines[0] and 'Must-Staple' in lines[0]
     r = s_client(httpd.https_port, 'muststaple.localhost', pki.root_pem)
@@ -250,7 +245,7 @@ def test_post_is_used_when_get_does_not_fit(httpd_factory, pki, front):
     # setup: a responder URL with a query string (no room for the GET encoding);
     # expectation: the request goes by POST, and the response is stapled
     httpd = httpd_factory()
-    start(httpd, httpd.vhost('good', 'good.localhost',
+    httpd.serve(httpd.vhost('good', 'good.localhost',
                              extra=f'OCSPGuardResponderOverride {front.url}/ocsp?tenant=1\n'))
     assert front.count == 1 and front.requests[0][0] == 'POST'
     assert s_client(httpd.https_port, 'good.localhost', pki.root_pem).stapled
@@ -262,7 +257,7 @@ def test_must_staple_without_url_is_an_error(httpd_factory, pki, front):
     leaf = pki.leaves.get('ms-nourl') or pki.add_leaf('ms-nourl', key_type='ec', dns=['msnourl.localhost'],
                                                        ocsp_url=None, must_staple=True)
     httpd = httpd_factory()
-    start(httpd, httpd.vhost(leaf, 'msnourl.localhost'))
+    httpd.serve(httpd.vhost(leaf, 'msnourl.localhost'))
     lines = httpd.log_lines('OG00036')
     assert len(lines) == 1 and ':error]' in lines[0] and 'OCSPGuardResponderOverride' in lines[0]
     assert front.count == 0
@@ -281,7 +276,7 @@ def test_hostile_responder_at_start_is_never_stapled(httpd_factory, pki, front, 
     # one), and a warning names the responder URL
     front.mode = mode
     httpd = httpd_factory()
-    start(httpd, httpd.vhost('good', 'good.localhost'))
+    httpd.serve(httpd.vhost('good', 'good.localhost'))
     r = s_client(httpd.https_port, 'good.localhost', pki.root_pem)
     assert r.verify_ok and not r.stapled, r.raw
     lines = httpd.log_lines('OG00010') + httpd.log_lines('OG00011')
@@ -293,7 +288,7 @@ def test_response_without_next_update_is_stapled_for_twelve_hours(httpd_factory,
     # thisUpdate), the status log line gives that nextUpdate
     front.mode = 'nonextupdate'
     httpd = httpd_factory()
-    start(httpd, httpd.vhost('good', 'good.localhost'))
+    httpd.serve(httpd.vhost('good', 'good.localhost'))
     r = s_client(httpd.https_port, 'good.localhost', pki.root_pem)
     assert r.stapled and r.cert_status == 'good' and not r.next_update, r.raw
     assert httpd.log_lines('OG00015')

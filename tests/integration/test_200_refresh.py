@@ -9,37 +9,16 @@ import json
 import os
 import re
 import time
-import urllib.request
 
 import pytest
 
-from ogtest.clients import s_client
+from ogtest.clients import staple
 from ogtest.proxy import CountingProxy
 from ogtest.util import wait_until
 
 FAST = 'OCSPGuardRetryDelay 1\n'
 
 
-def conf(httpd, body, extra=''):
-    httpd.write_config(body, f'SSLSessionCache shmcb:{httpd.root}/run/ssl_scache(512000)\n' + extra)
-
-
-def start(httpd, body, extra=''):
-    conf(httpd, body, extra)
-    rc, out = httpd.start()
-    assert rc == 0, out
-
-
-def staple(httpd, pki, name='good.localhost'):
-    return s_client(httpd.https_port, name, pki.root_pem)
-
-
-def warn_lines(httpd, tag):
-    return [line for line in httpd.log_lines(tag) if ':warn]' in line or ':error]' in line]
-
-
-def store_dir(httpd):
-    return os.path.join(httpd.root, 'ocsp_guard')
 
 
 def test_renewal_inside_window_serves_new_this_update(httpd_factory, pki, front):
@@ -48,7 +27,7 @@ def test_renewal_inside_window_serves_new_this_update(httpd_factory, pki, front)
     front.mode = 'short'
     front.short_seconds = 12
     httpd = httpd_factory()
-    start(httpd, httpd.vhost('good', 'good.localhost'), FAST + 'OCSPGuardRenewWindow 50%\n')
+    httpd.serve(httpd.vhost('good', 'good.localhost'), FAST + 'OCSPGuardRenewWindow 50%\n')
     first = staple(httpd, pki)
     assert first.stapled and first.cert_status == 'good'
     seen = []
@@ -70,7 +49,7 @@ def test_outage_during_validity_keeps_stapling_without_request_storm(httpd_facto
     # is logged at warn level once, not once per retry
     front.validity_minutes = 1
     httpd = httpd_factory()
-    start(httpd, httpd.vhost('good', 'good.localhost'), FAST + 'OCSPGuardRenewWindow 95%\n')
+    httpd.serve(httpd.vhost('good', 'good.localhost'), FAST + 'OCSPGuardRenewWindow 95%\n')
     first = staple(httpd, pki)
     started = time.monotonic()
     front.mode = 'http500'
@@ -83,9 +62,9 @@ def test_outage_during_validity_keeps_stapling_without_request_storm(httpd_facto
     # backoff 1, 2, 4, 8 s... from ~3 s after start: a handful of requests in ~15 s, not dozens
     print(f'outage: {front.count} responder requests in {time.monotonic() - started:.1f} s')
     assert front.count <= 7, front.count
-    assert len(warn_lines(httpd, 'OG00010')) == 1, httpd.log_lines('OG00010')
-    assert 'HTTP error status' in warn_lines(httpd, 'OG00010')[0]
-    assert 'stays stapled' in warn_lines(httpd, 'OG00010')[0]
+    assert len(httpd.log_lines('OG00010', 'warn', 'error')) == 1, httpd.log_lines('OG00010')
+    assert 'HTTP error status' in httpd.log_lines('OG00010', 'warn', 'error')[0]
+    assert 'stays stapled' in httpd.log_lines('OG00010', 'warn', 'error')[0]
 
 
 def test_outage_past_next_update_then_recovery(httpd_factory, pki, front):
@@ -95,7 +74,7 @@ def test_outage_past_next_update_then_recovery(httpd_factory, pki, front):
     front.mode = 'short'
     front.short_seconds = 8
     httpd = httpd_factory()
-    start(httpd, httpd.vhost('good', 'good.localhost'), FAST + 'OCSPGuardRenewWindow 50%\n')
+    httpd.serve(httpd.vhost('good', 'good.localhost'), FAST + 'OCSPGuardRenewWindow 50%\n')
     assert staple(httpd, pki).stapled
     front.mode = 'trylater'
     assert httpd.wait_for_log(r'OG00029', timeout=20)
@@ -113,7 +92,7 @@ def test_restart_with_responder_down_makes_no_request_and_staples(httpd_factory,
     # setup: a stapled server; the responder then fails (HTTP 500, counted); a graceful or a
     # full restart; expectation: zero responder requests, first handshake stapled from the store
     httpd = httpd_factory()
-    start(httpd, httpd.vhost('good', 'good.localhost'), FAST)
+    httpd.serve(httpd.vhost('good', 'good.localhost'), FAST)
     assert front.count == 1
     first = staple(httpd, pki)
     front.mode = 'http500'
@@ -134,24 +113,24 @@ def test_restart_with_responder_refusing(httpd_factory, pki, front):
     # setup: stapled server, then the responder is down (connections refused), full restart;
     # expectation: up at once, first handshake stapled from the store
     httpd = httpd_factory()
-    start(httpd, httpd.vhost('good', 'good.localhost'), FAST)
+    httpd.serve(httpd.vhost('good', 'good.localhost'), FAST)
     httpd.stop()
     front.stop()
     rc, out = httpd.start()
     assert rc == 0, out
     assert staple(httpd, pki).stapled
-    assert not warn_lines(httpd, 'OG00010')
+    assert not httpd.log_lines('OG00010', 'warn', 'error')
 
 
 def test_store_is_private_and_owned_by_the_user(httpd_factory, pki, front):
     # expectation: the store directory is 0700 and belongs to www-data; one file per certificate
     httpd = httpd_factory()
-    start(httpd, httpd.vhost('good', 'good.localhost'))
-    st = os.stat(store_dir(httpd))
+    httpd.serve(httpd.vhost('good', 'good.localhost'))
+    st = os.stat(httpd.store_dir)
     assert st.st_mode & 0o777 == 0o700
     import pwd
     assert pwd.getpwuid(st.st_uid).pw_name == 'www-data'
-    files = [f for f in os.listdir(store_dir(httpd)) if f.endswith('.ocsp')]
+    files = [f for f in os.listdir(httpd.store_dir) if f.endswith('.ocsp')]
     assert len(files) == 1
 
 
@@ -160,9 +139,9 @@ def test_corrupt_store_file_is_ignored_with_a_warning(httpd_factory, pki, front,
     # setup: a stored response damaged between two runs; expectation: a warning names the
     # file, a fresh response is fetched and stapled, no crash
     httpd = httpd_factory()
-    start(httpd, httpd.vhost(['good', 'good-ec'], 'good.localhost'))
+    httpd.serve(httpd.vhost(['good', 'good-ec'], 'good.localhost'))
     httpd.stop()
-    files = sorted(os.path.join(store_dir(httpd), f) for f in os.listdir(store_dir(httpd)))
+    files = sorted(os.path.join(httpd.store_dir, f) for f in os.listdir(httpd.store_dir))
     assert len(files) == 2
     data = open(files[0], 'rb').read()
     if damage == 'garbage':
@@ -209,7 +188,7 @@ def test_bad_responder_never_replaces_a_good_response(httpd_factory, pki, front,
     # and clients keep getting the original good response
     front.validity_minutes = 1
     httpd = httpd_factory()
-    start(httpd, httpd.vhost('good', 'good.localhost'),
+    httpd.serve(httpd.vhost('good', 'good.localhost'),
           FAST + 'OCSPGuardRenewWindow 95%\nOCSPGuardResponderTimeout 2\n')
     first = staple(httpd, pki)
     assert first.stapled
@@ -232,7 +211,7 @@ def test_proxy_carries_responder_traffic(httpd_factory, pki, front):
     proxy = CountingProxy().start()
     try:
         httpd = httpd_factory()
-        start(httpd, httpd.vhost('good', 'good.localhost'), f'OCSPGuardProxy {proxy.url}\n')
+        httpd.serve(httpd.vhost('good', 'good.localhost'), f'OCSPGuardProxy {proxy.url}\n')
         assert proxy.count == 1 and front.count == 1
         assert proxy.requests[0][1].startswith(front.url + '/')
         assert staple(httpd, pki).stapled
@@ -246,29 +225,9 @@ def test_prefetch_timeout_zero_fetches_in_background(httpd_factory, pki, front):
     front.mode = 'slow'
     front.delay = 2
     httpd = httpd_factory()
-    start(httpd, httpd.vhost('good', 'good.localhost'), 'OCSPGuardPrefetchTimeout 0\n')
+    httpd.serve(httpd.vhost('good', 'good.localhost'), 'OCSPGuardPrefetchTimeout 0\n')
     assert httpd.start_time_s < 2
     assert wait_until(lambda: staple(httpd, pki).stapled, 15, 0.5)
-
-
-def get(httpd, path, accept=None):
-    req = urllib.request.Request(f'http://127.0.0.1:{httpd.http_port}{path}')
-    if accept:
-        req.add_header('Accept', accept)
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return resp.headers.get('Content-Type'), resp.read().decode()
-
-
-STATUS_VHOST = '''<VirtualHost 127.0.0.1:{port}>
-    ServerName status.localhost
-    <Location /ocsp-status>
-        SetHandler ocsp-guard-status
-    </Location>
-    <Location /server-status>
-        SetHandler server-status
-    </Location>
-</VirtualHost>
-'''
 
 
 def test_status_page_reports_every_certificate(httpd_factory, pki, front):
@@ -279,9 +238,9 @@ def test_status_page_reports_every_certificate(httpd_factory, pki, front):
     body = (httpd.vhost('good', 'good.localhost') + httpd.vhost('revoked', 'revoked.localhost')
             + httpd.vhost('nourl', 'nourl.localhost')
             + httpd.vhost('good-ec', 'ec.localhost', extra='OCSPGuardResponderOverride http://127.0.0.1:9/\n')
-            + STATUS_VHOST.format(port=httpd.http_port))
-    start(httpd, body)
-    ctype, text = get(httpd, '/ocsp-status')
+            + httpd.status_vhost())
+    httpd.serve(body)
+    ctype, text = httpd.get('/ocsp-status')
     assert ctype.startswith('application/json')
     doc = json.loads(text)
     certs = {c['subject'].split(',')[0]: c for c in doc['certificates']}
@@ -304,11 +263,11 @@ def test_status_page_reports_every_certificate(httpd_factory, pki, front):
     assert nourl['responder'] is None and nourl['cert_status'] == 'none yet' and nourl['stapled'] is False
     assert good_ec['stapled'] is False and good_ec['consecutive_failures'] >= 1
     assert 'connection failed' in good_ec['last_fetch']['outcome']
-    ctype, html = get(httpd, '/ocsp-status', accept='text/html,application/xhtml+xml')
+    ctype, html = httpd.get('/ocsp-status', accept='text/html,application/xhtml+xml')
     assert ctype.startswith('text/html') and '<table>' in html and 'good.localhost' in html
-    ctype, text = get(httpd, '/ocsp-status?json', accept='text/html')
+    ctype, text = httpd.get('/ocsp-status?json', accept='text/html')
     assert ctype.startswith('application/json')
-    _, page = get(httpd, '/server-status')
+    _, page = httpd.get('/server-status')
     assert 'mod_ocsp_guard' in page
-    _, auto = get(httpd, '/server-status?auto')
+    _, auto = httpd.get('/server-status?auto')
     assert 'OCSPGuardCertificates: 4' in auto and 'OCSPGuardStapled: 2' in auto

@@ -11,7 +11,7 @@ from ogtest.clients import s_client
 
 
 def conf_lines(httpd, body, extra=''):
-    httpd.write_config(body, f'SSLSessionCache shmcb:{httpd.root}/run/ssl_scache(512000)\n' + extra)
+    httpd.write_site(body, extra)
     with open(httpd.conf_path) as f:
         return f.read().splitlines()
 

@@ -1,7 +1,8 @@
 /* test_og_ocsp.c: request building and every verification outcome of
  * og_ocsp_verify: good, revoked, unknown, delegated signer, wrong CertID,
  * wrong signers (plain leaf, self-signed look-alike, other CA), times,
- * non-successful status, garbage, oversize, padding, SHA-256 CertIDs. */
+ * non-successful status, garbage, oversize, padding, SHA-256 CertIDs, and
+ * the max_validity bound on how long a response counts as valid. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -53,7 +54,7 @@ static og_verdict_e verify_with(X509 *for_cert, const tp_ident_t *signer,
     int len;
     unsigned char *der = tp_response(for_cert, ca.cert, signer, &o, &len);
 
-    og_ocsp_verify(res, cert, der, (apr_size_t)len, apr_time_now());
+    og_ocsp_verify(res, cert, der, (apr_size_t)len, apr_time_now(), 0);
     OPENSSL_free(der);
     return res->verdict;
 }
@@ -258,7 +259,7 @@ static void test_non_successful_statuses_are_rejected(void **state)
     (void)state;
     for (i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
         der[4] = (unsigned char)statuses[i];
-        og_ocsp_verify(&res, cert, der, sizeof(der), apr_time_now());
+        og_ocsp_verify(&res, cert, der, sizeof(der), apr_time_now(), 0);
         assert_int_equal(res.verdict, OG_VERDICT_NOT_SUCCESSFUL);
         assert_int_equal(res.response_status, statuses[i]);
     }
@@ -274,16 +275,90 @@ static void test_garbage_and_trailing_bytes_are_malformed(void **state)
 
     (void)state;
     memset(junk, 0x5a, sizeof(junk));
-    og_ocsp_verify(&res, cert, junk, sizeof(junk), apr_time_now());
+    og_ocsp_verify(&res, cert, junk, sizeof(junk), apr_time_now(), 0);
     assert_int_equal(res.verdict, OG_VERDICT_MALFORMED);
     der = tp_response(leaf.cert, ca.cert, &responder, &o, &len);
     padded = malloc((size_t)len + 1);
     memcpy(padded, der, (size_t)len);
     padded[len] = 0;
-    og_ocsp_verify(&res, cert, padded, (apr_size_t)len + 1, apr_time_now());
+    og_ocsp_verify(&res, cert, padded, (apr_size_t)len + 1, apr_time_now(), 0);
     assert_int_equal(res.verdict, OG_VERDICT_MALFORMED);
     free(padded);
     OPENSSL_free(der);
+}
+
+#define DAYS(n) apr_time_from_sec((n) * 86400L)
+
+static void test_max_validity_caps_next_update_and_keeps_the_claimed_one(void **state)
+{
+    og_ocsp_result_t res;
+    tp_resp_opts_t o = good_opts;
+    unsigned char *der;
+    int len;
+
+    (void)state;
+    o.this_off = 0;
+    o.next_off = 20L * 86400;
+    der = tp_response(leaf.cert, ca.cert, &responder, &o, &len);
+    assert_int_equal(og_ocsp_verify(&res, cert, der, (apr_size_t)len, apr_time_now(),
+                                    DAYS(10)), APR_SUCCESS);
+    OPENSSL_free(der);
+    assert_int_equal(res.verdict, OG_VERDICT_OK);
+    assert_true(res.validity_capped);
+    assert_true(res.next_update == res.this_update + DAYS(10));
+    assert_true(res.has_next_update);
+    /* the claim as the responder made it (thisUpdate and nextUpdate are
+     * stamped one after the other, so a second may tick in between) */
+    assert_true(res.next_update_claimed >= res.this_update + DAYS(20));
+    assert_true(res.next_update_claimed <= res.this_update + DAYS(20) + apr_time_from_sec(1));
+}
+
+static void test_max_validity_zero_means_no_cap(void **state)
+{
+    og_ocsp_result_t res;
+    tp_resp_opts_t o = good_opts;
+    unsigned char *der;
+    int len;
+
+    (void)state;
+    o.this_off = 0;
+    o.next_off = 20L * 86400;
+    der = tp_response(leaf.cert, ca.cert, &responder, &o, &len);
+    assert_int_equal(og_ocsp_verify(&res, cert, der, (apr_size_t)len, apr_time_now(), 0),
+                     APR_SUCCESS);
+    assert_false(res.validity_capped);
+    assert_true(res.next_update == res.next_update_claimed);
+    assert_true(res.next_update >= res.this_update + DAYS(20));
+    /* a bound longer than the response's own validity changes nothing */
+    assert_int_equal(og_ocsp_verify(&res, cert, der, (apr_size_t)len, apr_time_now(),
+                                    DAYS(30)), APR_SUCCESS);
+    OPENSSL_free(der);
+    assert_false(res.validity_capped);
+    assert_true(res.next_update == res.next_update_claimed);
+}
+
+static void test_response_older_than_max_validity_is_expired(void **state)
+{
+    og_ocsp_result_t res;
+    tp_resp_opts_t o = good_opts;
+    unsigned char *der;
+    int len;
+
+    (void)state;
+    o.this_off = -11L * 86400;
+    o.next_off = 5L * 86400;
+    der = tp_response(leaf.cert, ca.cert, &responder, &o, &len);
+    /* valid by its own nextUpdate... */
+    assert_int_equal(og_ocsp_verify(&res, cert, der, (apr_size_t)len, apr_time_now(), 0),
+                     APR_SUCCESS);
+    /* ...but past thisUpdate + 10 days */
+    assert_int_not_equal(og_ocsp_verify(&res, cert, der, (apr_size_t)len, apr_time_now(),
+                                        DAYS(10)), APR_SUCCESS);
+    OPENSSL_free(der);
+    assert_int_equal(res.verdict, OG_VERDICT_EXPIRED);
+    assert_true(res.validity_capped);
+    assert_true(res.next_update == res.this_update + DAYS(10));
+    assert_non_null(strstr(res.detail, "OCSPGuardMaxValidity"));
 }
 
 int main(void)
@@ -308,6 +383,9 @@ int main(void)
         cmocka_unit_test(test_padded_response_finds_ours_or_hits_size_cap),
         cmocka_unit_test(test_non_successful_statuses_are_rejected),
         cmocka_unit_test(test_garbage_and_trailing_bytes_are_malformed),
+        cmocka_unit_test(test_max_validity_caps_next_update_and_keeps_the_claimed_one),
+        cmocka_unit_test(test_max_validity_zero_means_no_cap),
+        cmocka_unit_test(test_response_older_than_max_validity_is_expired),
     };
     int rv;
 

@@ -1,5 +1,6 @@
-/* test_og_sched.c: renewal inside the window, backoff doubling and caps,
- * tighter retries near expiry, and no hammering after a stale answer. */
+/* test_og_sched.c: renewal inside the window (without overflow over any
+ * 4-digit-year validity), backoff doubling and caps, tighter retries near
+ * expiry, and no hammering after a stale answer. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -9,6 +10,11 @@
 #include "og_sched.h"
 
 #define S(x) apr_time_from_sec(x)
+
+/* 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z, the ends of what a 4-digit
+ * ASN.1 year can say: about -6.2e16 and 2.5e17 us */
+#define YEAR_0000 S(-APR_INT64_C(62167219200))
+#define YEAR_9999 S(APR_INT64_C(253402300799))
 
 static void test_sched_renews_when_window_share_remains(void **state)
 {
@@ -100,6 +106,30 @@ static void test_sched_stored_response_waits_for_renewal(void **state)
     assert_true(og_sched_next(&pol, &st, S(100)) == S(43200));
 }
 
+static void test_sched_renew_at_spans_year_0000_to_9999_without_overflow(void **state)
+{
+    static const int windows[] = { 1, 50, 99 };
+    og_sched_policy_t pol;
+    size_t i;
+
+    (void)state;
+    og_sched_defaults(&pol);
+    assert_true(YEAR_0000 < -APR_INT64_C(62000000000000000));
+    assert_true(YEAR_9999 > APR_INT64_C(250000000000000000));
+    for (i = 0; i < sizeof(windows) / sizeof(windows[0]); i++) {
+        /* the exact answer, in 128 bits: validity * window overflows 64 */
+        __int128 validity = (__int128)YEAR_9999 - YEAR_0000;
+        __int128 expect = (__int128)YEAR_9999 - validity * windows[i] / 100;
+        apr_time_t at;
+
+        pol.renew_window = windows[i];
+        at = og_sched_renew_at(&pol, YEAR_0000, YEAR_9999);
+        assert_true(at > YEAR_0000);
+        assert_true(at < YEAR_9999);
+        assert_true((__int128)at == expect);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -111,6 +141,7 @@ int main(void)
         cmocka_unit_test(test_sched_next_never_hammers_stale_responder),
         cmocka_unit_test(test_sched_next_after_failures_backs_off),
         cmocka_unit_test(test_sched_stored_response_waits_for_renewal),
+        cmocka_unit_test(test_sched_renew_at_spans_year_0000_to_9999_without_overflow),
     };
     return cmocka_run_group_tests_name("og_sched", tests, NULL, NULL);
 }

@@ -60,3 +60,8 @@ def gnutls_ocsp(port, host, cafile, timeout=15):
     """(rc, output) of `gnutls-cli --ocsp` to 127.0.0.1:port with SNI and hostname check for host."""
     return _run(['gnutls-cli', '--ocsp', '--x509cafile', cafile, '--port', str(port), '--sni-hostname', host,
                  '--verify-hostname', host, LOOPBACK], timeout)
+
+
+def staple(httpd, pki, name='good.localhost'):
+    """s_client -status against an Httpd instance's HTTPS port with SNI `name`, trusting the test root."""
+    return s_client(httpd.https_port, name, pki.root_pem)

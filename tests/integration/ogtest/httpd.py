@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import time
+import urllib.request
 
 from .util import LOOPBACK, free_port, pid_alive, proc_stats, wait_until, world_readable_tempdir, write_file
 
@@ -106,6 +107,40 @@ class Httpd:
         ]
         write_file(self.conf_path, '\n'.join(lines) + '\n')
 
+    def write_site(self, body, extra=''):
+        """write_config with mod_ssl's session cache (as a real site has), then extra, then body."""
+        self.write_config(body, f'SSLSessionCache shmcb:{self.root}/run/ssl_scache(512000)\n' + extra)
+
+    def serve(self, body, extra=''):
+        """write_site, then start; returns httpd's output, raises AssertionError with it if it does not come up."""
+        self.write_site(body, extra)
+        rc, out = self.start()
+        if rc != 0:
+            raise AssertionError(f'httpd did not start (rc {rc}):\n{out}')
+        return out
+
+    def status_vhost(self, location='/ocsp-status'):
+        """A plain-HTTP virtual host with the ocsp-guard-status handler at `location` and server-status."""
+        return '\n'.join([f'<VirtualHost {LOOPBACK}:{self.http_port}>', '    ServerName status.localhost',
+                          f'    <Location {location}>', '        SetHandler ocsp-guard-status', '    </Location>',
+                          '    <Location /server-status>', '        SetHandler server-status', '    </Location>',
+                          '</VirtualHost>']) + '\n'
+
+    def get(self, path, accept=None, raw=False, timeout=10):
+        """(Content-Type, body) of GET http://127.0.0.1:<http_port><path>: the body as UTF-8 text (strict),
+        or as bytes with raw=True."""
+        req = urllib.request.Request(f'http://{LOOPBACK}:{self.http_port}{path}')
+        if accept:
+            req.add_header('Accept', accept)
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            body = resp.read()
+            return resp.headers.get('Content-Type'), body if raw else body.decode()
+
+    @property
+    def store_dir(self):
+        """The default OCSPGuardStore of this instance: <ServerRoot>/ocsp_guard."""
+        return os.path.join(self.root, 'ocsp_guard')
+
     def vhost(self, leaves, server_name, extra=''):
         """A <VirtualHost> on the HTTPS port serving the given leaves (names or Leaf objects, or one of them)."""
         if isinstance(leaves, str) or not isinstance(leaves, (list, tuple)):
@@ -195,8 +230,10 @@ class Httpd:
         """The OGnnnnn message tags in the error log, in order of appearance."""
         return LOG_TAG.findall(self.error_log())
 
-    def log_lines(self, tag):
-        return [line for line in self.error_log().splitlines() if tag in line]
+    def log_lines(self, tag, *levels):
+        """Error-log lines carrying tag, at one of the given levels ('warn', 'error'...) if any are given."""
+        return [line for line in self.error_log().splitlines()
+                if tag in line and (not levels or any(f':{level}]' in line for level in levels))]
 
     # ---- internals -----------------------------------------------------------------------------
 

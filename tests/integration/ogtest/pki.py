@@ -150,6 +150,11 @@ class PKI:
         self.add_leaf('muststaple', dns=['muststaple.localhost'], must_staple=True)
         self.add_leaf('shared', dns=['a.localhost', 'b.localhost'])
 
+    @property
+    def inter_cert(self):
+        """The intermediate (issuer of every leaf) as a cryptography certificate."""
+        return self._inter
+
     def add_leaf(self, name, key_type='rsa', dns=None, ocsp_url=USE_DEFAULT_URL, must_staple=False,
                  revoked=False):
         """Issue a leaf from the intermediate, record it in index.txt and in `leaves`; returns the Leaf.

@@ -9,6 +9,7 @@ import base64
 import datetime
 import functools
 import os
+import socket
 import subprocess
 import tempfile
 import threading
@@ -32,8 +33,12 @@ MAX_POST_BYTES = 1024 * 1024
 # Bare OCSPResponse { responseStatus } for the error modes: DER 30 03 0A 01 NN.
 BARE_STATUS = {'malformedrequest': 1, 'internalerror': 2, 'trylater': 3, 'sigrequired': 5, 'unauthorized': 6}
 DEFAULT_SHORT_SECONDS = 20
-FORGED = ('wrongsigner', 'lookalike', 'otherca', 'othercert', 'expired', 'future', 'nonextupdate', 'short')
-MODES = ('ok', 'slow', 'hang', 'trickle', 'http500', 'redirect', 'wrongtype', 'oversize', 'garbage',
+FORGED = ('wrongsigner', 'lookalike', 'otherca', 'othercert', 'expired', 'future', 'nonextupdate', 'short',
+          'stale', 'goodstale', 'liar', 'farfuture')
+DEFAULT_STALE_SECONDS = 6 * 3600
+YEAR_9999 = datetime.datetime(9999, 12, 31, 23, 59, 59)
+HOSTILE_REASON = 'Internal \x1b[31mError\x1b[0m \xff\xfe<script>'
+MODES = ('ok', 'slow', 'hang', 'trickle', 'http500', 'badreason', 'redirect', 'wrongtype', 'oversize', 'garbage',
          *BARE_STATUS, *FORGED)
 
 
@@ -104,6 +109,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
             elif mode == 'http500':
                 self._send(500, 'text/plain', b'internal server error\n')
+            elif mode == 'badreason':  # a reason phrase with ESC sequences, bytes >= 0x80 and markup
+                self.send_response(500, HOSTILE_REASON)
+                self.send_header('Content-Type', 'text/plain')
+                self.send_header('Content-Length', '0')
+                self.end_headers()
             elif mode == 'redirect':
                 self.send_response(302)
                 self.send_header('Location', f'{front.url}{REDIRECT_PREFIX}{self.path}')
@@ -150,6 +160,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
 
+class _V6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 class OcspFront:
     """OCSP responder on http://127.0.0.1:<port> over `pki`.
 
@@ -160,17 +174,24 @@ class OcspFront:
     HANG_MAX_S bytes); 'http500'; 'redirect' 302 to /redirected/<path> on this front (answered as 'ok');
     'wrongtype' text/html; 'oversize' 2 MiB; 'garbage' 200 random bytes; BARE_STATUS modes a bare
     responseStatus; FORGED modes a response built here: signed by plainleaf (+ intermediate), the look-alike,
-    the other CA, or correctly signed but for another leaf / expired / not yet valid / without nextUpdate.
+    the other CA, or correctly signed but for another leaf / expired / not yet valid / without nextUpdate;
+    replays, correctly signed: 'stale' the truth with thisUpdate stale_seconds ago (an old answer replayed),
+    'goodstale' the same but always 'good' (a pre-revocation answer replayed for a revoked leaf), 'liar'
+    always 'good' and fresh (a CA lifting a revocation); 'farfuture' nextUpdate far_days ahead (None: the
+    last second of year 9999).
     Accounting: count, requests [(method, path_len, der, serial)], reset(), wait_for_count(n, timeout).
     """
 
-    def __init__(self, pki, port=0, signer='delegated'):
+    def __init__(self, pki, port=0, signer='delegated', host=LOOPBACK):
         self.pki = pki
+        self.host = host  # LOOPBACK or '::1'
         self.port = port
         self.signer = signer
         self.delay = DEFAULT_DELAY_S
         self.validity_minutes = DEFAULT_VALIDITY_MINUTES
         self.short_seconds = DEFAULT_SHORT_SECONDS
+        self.stale_seconds = DEFAULT_STALE_SECONDS
+        self.far_days = 20
         self.redirects_followed = 0  # requests that arrived at a redirect's target
         self.dir = os.path.join(pki.dir, 'front')
         os.makedirs(self.dir, exist_ok=True)
@@ -185,7 +206,8 @@ class OcspFront:
     def url(self):
         if not self.port:
             raise RuntimeError('OcspFront has no port yet: start() it or pass port=')
-        return f'http://{LOOPBACK}:{self.port}'
+        host = f'[{self.host}]' if ':' in self.host else self.host
+        return f'http://{host}:{self.port}'
 
     @property
     def mode(self):
@@ -223,7 +245,8 @@ class OcspFront:
         """Listen on 127.0.0.1:port (SO_REUSEADDR), the same port again after a stop()."""
         if self._server:
             return
-        server = ThreadingHTTPServer((LOOPBACK, self.port), _Handler)
+        server_class = _V6Server if ':' in self.host else ThreadingHTTPServer
+        server = server_class((self.host, self.port), _Handler)
         server.block_on_close = False
         server.front = self
         server.stopped = threading.Event()
@@ -303,6 +326,14 @@ class OcspFront:
             this_update, next_update = now, now + datetime.timedelta(seconds=self.short_seconds)
         elif mode == 'othercert':
             leaf = next(other for other in self.pki.leaves.values() if other.serial != serial)
+        elif mode in ('stale', 'goodstale'):
+            this_update = now - datetime.timedelta(seconds=self.stale_seconds)
+        elif mode == 'liar':
+            this_update = now
+        elif mode == 'farfuture':
+            this_update = now
+            next_update = YEAR_9999 if self.far_days is None else now + datetime.timedelta(days=self.far_days)
+        revoked = leaf.revoked and mode not in ('goodstale', 'liar')
         if mode == 'wrongsigner':  # chains to the intermediate, but lacks EKU OCSPSigning
             signer_cert, signer_key = _load_pair(self.pki.plainleaf.cert, self.pki.plainleaf.key)
             embedded = [signer_cert, issuer]
@@ -312,9 +343,9 @@ class OcspFront:
             embedded = [signer_cert]
         builder = (ocsp.OCSPResponseBuilder()
                    .add_response(cert=leaf.certificate, issuer=issuer, algorithm=request.hash_algorithm,
-                                 cert_status=ocsp.OCSPCertStatus.REVOKED if leaf.revoked else ocsp.OCSPCertStatus.GOOD,
+                                 cert_status=ocsp.OCSPCertStatus.REVOKED if revoked else ocsp.OCSPCertStatus.GOOD,
                                  this_update=this_update, next_update=next_update,
-                                 revocation_time=leaf.revoked_at, revocation_reason=None)
+                                 revocation_time=leaf.revoked_at if revoked else None, revocation_reason=None)
                    .responder_id(ocsp.OCSPResponderEncoding.NAME, signer_cert)
                    .certificates(embedded))
         try:
