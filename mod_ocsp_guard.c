@@ -1,8 +1,10 @@
 /* mod_ocsp_guard.c: the module record, hook registration and the post-config
  * plan: take the certificates mod_ssl primed, fetch a verified response for
- * each before the first handshake (a bounded pool of threads, one deadline),
- * publish them to the shared cache and log what every certificate will get.
- * OCSP semantics live in the core (og_*.c); this file only orchestrates. */
+ * each before the first handshake, publish them to the shared cache and log
+ * what every certificate will get. Each step of the plan is a function below;
+ * OCSP semantics live in the core (og_*.c), the work of each step in its own
+ * glue file. The registry of one configuration generation (guard_t) is
+ * reached only through guard_registry() and passed down from there. */
 #include <apr_strings.h>
 #include <ap_mmn.h>
 #include <http_core.h>
@@ -16,62 +18,35 @@
 #error "mod_ocsp_guard needs httpd 2.4.48 or later (the ssl_ocsp_prime/get_resp hooks of http_ssl.h)"
 #endif
 
-guard_t *guard_g;
+/* this generation's registry: made in pre_config, gone with pconf */
+static guard_t *registry;
 
 static int og_hook_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp);
+static int og_hook_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                                server_rec *s);
 static int og_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                                server_rec *s);
 static void og_hook_child_init(apr_pool_t *p, server_rec *s);
-static int og_hook_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
-                                server_rec *s);
-static apr_status_t guard_cleanup(void *data);
-static void prefetch(guard_t *g, server_rec *s, apr_pool_t *ptemp, int timeout_s);
+static apr_status_t registry_cleanup(void *data);
+static int step_requests(guard_t *g, server_rec *s, apr_pool_t *pconf, apr_pool_t *ptemp);
+static int step_store(guard_t *g, server_rec *s, apr_pool_t *pconf, apr_pool_t *ptemp);
+static void step_prefetch(guard_t *g, server_rec *s, apr_pool_t *ptemp);
+static int step_summary(guard_t *g, server_rec *s, int no_url, int stored, apr_time_t start);
 
-/* Fetch every certificate the store could not provide (or that is due
- * anyway), concurrently, within OCSPGuardPrefetchTimeout. */
-static void prefetch(guard_t *g, server_rec *s, apr_pool_t *ptemp, int timeout_s)
+guard_t *guard_registry(void)
 {
-    apr_array_header_t *due = apr_array_make(ptemp, g->entries->nelts, sizeof(guard_entry_t *));
-    apr_time_t now = apr_time_now();
-    int i;
-
-    for (i = 0; i < g->entries->nelts; i++) {
-        guard_entry_t *e = APR_ARRAY_IDX(g->entries, i, guard_entry_t *);
-
-        if (e->url && e->req_der && e->next_attempt <= now) {
-            APR_ARRAY_PUSH(due, guard_entry_t *) = e;
-        }
-    }
-    if (!due->nelts) {
-        return;
-    }
-    guard_fetch_batch(g, due, now + apr_time_from_sec(timeout_s), ptemp);
-    for (i = 0; i < due->nelts; i++) {
-        guard_entry_t *e = APR_ARRAY_IDX(due, i, guard_entry_t *);
-
-        if (e->batch_state == GUARD_BATCH_ASKED) {
-            guard_entry_apply(g, e, s, OG_SOURCE_PREFETCH, 0, ptemp);
-            continue;
-        }
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, OGLOGNO(00017)
-                     "%s: OCSPGuardPrefetchTimeout (%d s) ran out before %s was asked; "
-                     "the first handshakes get no staple and the background refresh "
-                     "fetches it. Raise OCSPGuardPrefetchTimeout if responders are slow",
-                     guard_entry_desc(ptemp, e), timeout_s, e->url);
-        apr_cpystrn(e->outcome, "not asked yet: OCSPGuardPrefetchTimeout ran out",
-                    sizeof(e->outcome));
-        guard_entry_publish(g, e, s, ptemp);
-    }
+    return registry;
 }
 
-static apr_status_t guard_cleanup(void *data)
+static apr_status_t registry_cleanup(void *data)
 {
-    if (guard_g == data) {
-        guard_g = NULL;
+    if (registry == data) {
+        registry = NULL;
     }
     return APR_SUCCESS;
 }
 
+/* A fresh registry per configuration generation. */
 static int og_hook_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
     guard_t *g = apr_pcalloc(pconf, sizeof(*g));
@@ -81,45 +56,18 @@ static int og_hook_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *p
     g->pool = pconf;
     g->by_id = apr_hash_make(pconf);
     g->entries = apr_array_make(pconf, 16, sizeof(guard_entry_t *));
-    guard_g = g;
-    apr_pool_cleanup_register(pconf, g, guard_cleanup, apr_pool_cleanup_null);
+    registry = g;
+    apr_pool_cleanup_register(pconf, g, registry_cleanup, apr_pool_cleanup_null);
     return ap_mutex_register(pconf, GUARD_MUTEX_TYPE, NULL, APR_LOCK_DEFAULT, 0);
 }
 
-/* Runs after mod_ssl's post-config, which primed every certificate. */
-static int og_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
-                               server_rec *s)
+/* Step 2: a request for every certificate with a responder; the others are
+ * told once, at info level (many CAs stopped publishing OCSP in 2025).
+ * Returns how many have no URL. */
+static int step_requests(guard_t *g, server_rec *s, apr_pool_t *pconf, apr_pool_t *ptemp)
 {
-    guard_t *g = guard_g;
-    guard_sconf_t *sc = guard_sconf(s);
-    int prefetch_timeout = sc->prefetch_timeout != GUARD_UNSET
-        ? sc->prefetch_timeout : GUARD_DEFAULT_PREFETCH_TIMEOUT;
-    apr_time_t start = apr_time_now(), now;
-    int i, stapled = 0, revoked = 0, no_url = 0, failed = 0, stored = 0, errors = 0;
+    int i, no_url = 0;
 
-    (void)plog;
-    /* 1. The dry run of the first start: nothing is fetched or created. */
-    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG || !g) {
-        return OK;
-    }
-    g->s = s;
-    g->proxy = sc->proxy;
-    /* check_config's findings, into the error log this time */
-    guard_check_log(g, s, 1, ptemp);
-    og_sched_defaults(&g->policy);
-    g->policy.renew_window = sc->renew_window != GUARD_UNSET ? sc->renew_window
-                                                          : GUARD_DEFAULT_RENEW_WINDOW;
-    g->policy.retry_min = apr_time_from_sec(sc->retry_delay != GUARD_UNSET
-                                            ? sc->retry_delay : GUARD_DEFAULT_RETRY_DELAY);
-    if (g->policy.retry_max < g->policy.retry_min) {
-        g->policy.retry_max = g->policy.retry_min;
-    }
-    g->max_validity = sc->max_validity != GUARD_UNSET ? sc->max_validity
-                                                   : GUARD_DEFAULT_MAX_VALIDITY;
-    g->store_dir = guard_store_default_dir(pconf, sc);
-
-    /* 2. Requests for every certificate with a responder; the others are told
-     *    once, at info level: many CAs stopped publishing OCSP in 2025. */
     for (i = 0; i < g->entries->nelts; i++) {
         guard_entry_t *e = APR_ARRAY_IDX(g->entries, i, guard_entry_t *);
 
@@ -127,44 +75,35 @@ static int og_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
             no_url++;
             apr_cpystrn(e->outcome, "no OCSP URL: not stapled", sizeof(e->outcome));
             if (e->cert->must_staple) {
-                ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, OGLOGNO(00036)
-                             "%s: the certificate requires stapling (Must-Staple) but has no "
-                             "OCSP URL and no OCSPGuardResponderOverride: clients such as "
-                             "Firefox will refuse to connect. Set OCSPGuardResponderOverride "
-                             "to the CA's responder, or get a certificate without Must-Staple",
-                             guard_entry_desc(ptemp, e));
+                GUARD_ELOG(APLOG_ERR, 0, s, e, ptemp, OGLOGNO(00036)
+                           "the certificate requires stapling (Must-Staple) but has no OCSP "
+                           "URL and no OCSPGuardResponderOverride: clients such as Firefox "
+                           "will refuse to connect. Set OCSPGuardResponderOverride to the "
+                           "CA's responder, or get a certificate without Must-Staple");
                 continue;
             }
-            ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, OGLOGNO(00018)
-                         "%s: no OCSP URL in the certificate and no "
-                         "OCSPGuardResponderOverride; it is served without a staple "
-                         "(nothing to fix unless you want stapling: many CAs no longer "
-                         "run OCSP)", guard_entry_desc(ptemp, e));
+            GUARD_ELOG(APLOG_INFO, 0, s, e, ptemp, OGLOGNO(00018)
+                       "no OCSP URL in the certificate and no OCSPGuardResponderOverride; it "
+                       "is served without a staple (nothing to fix unless you want stapling: "
+                       "many CAs no longer run OCSP)");
             continue;
         }
         if (og_ocsp_request_der(&e->req_der, &e->req_len, pconf, e->cert) != APR_SUCCESS) {
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, OGLOGNO(00019)
-                         "%s: cannot build an OCSP request; it is served without a staple",
-                         guard_entry_desc(ptemp, e));
+            GUARD_ELOG(APLOG_ERR, 0, s, e, ptemp, OGLOGNO(00019)
+                       "cannot build an OCSP request; it is served without a staple");
         }
     }
+    return no_url;
+}
 
-    /* Nothing to staple (no SSL certificate, or OCSPGuard Off everywhere): no
-     * cache, no store directory, no refresher. */
-    if (g->entries->nelts == 0) {
-        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, OGLOGNO(00048)
-                     "mod_ocsp_guard %s: no certificate to staple (no SSL virtual host "
-                     "with OCSPGuard On); nothing to do", MOD_OCSP_GUARD_VERSION);
-        return OK;
-    }
+/* Step 4: the store: what a previous run fetched and is still valid is
+ * verified again and used; only what is missing or due gets fetched.
+ * Returns how many came from the store. */
+static int step_store(guard_t *g, server_rec *s, apr_pool_t *pconf, apr_pool_t *ptemp)
+{
+    apr_time_t now;
+    int i, stored = 0;
 
-    /* 3. The shared cache the children read. */
-    if (guard_cache_post_config(g, s, pconf, ptemp) != APR_SUCCESS) {
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* 4. The store: what a previous run fetched and is still valid is
-     *    re-verified and used; only what is missing or due gets fetched. */
     guard_store_open(g, s, pconf);
     now = apr_time_now();
     for (i = 0; i < g->entries->nelts; i++) {
@@ -176,23 +115,48 @@ static int og_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
         }
         guard_entry_publish(g, e, s, ptemp);
     }
+    return stored;
+}
 
-    /* 5. Prefetch: the first handshake after this start is stapled. */
-    if (prefetch_timeout > 0) {
-        prefetch(g, s, ptemp, prefetch_timeout);
+/* Step 5: fetch every certificate the store could not provide (or that is
+ * due anyway), concurrently, within OCSPGuardPrefetchTimeout; the first
+ * handshake after this start is stapled. */
+static void step_prefetch(guard_t *g, server_rec *s, apr_pool_t *ptemp)
+{
+    apr_time_t now = apr_time_now();
+    apr_array_header_t *left;
+    int i;
+
+    if (g->prefetch_timeout <= 0) {
+        return;
     }
+    left = guard_fetch_run(g, guard_fetch_due(g, now, NULL, ptemp),
+                           now + apr_time_from_sec(g->prefetch_timeout), OG_SOURCE_PREFETCH, 0,
+                           ptemp);
+    for (i = 0; i < left->nelts; i++) {
+        guard_entry_t *e = APR_ARRAY_IDX(left, i, guard_entry_t *);
 
-    /* 6. The store gets what was fetched (written as the User, never by
-     *    root); this parent remembers what it accepted, for its next
-     *    generation; the background refresher, in one child. */
-    guard_store_flush(g, s, ptemp);
-    guard_store_remember(g, s, ptemp);
-    guard_watchdog_post_config(g, s, pconf);
+        GUARD_ELOG(APLOG_WARNING, 0, s, e, ptemp, OGLOGNO(00017)
+                   "OCSPGuardPrefetchTimeout (%d s) ran out before %s was asked; the first "
+                   "handshakes get no staple and the background refresh fetches it. Raise "
+                   "OCSPGuardPrefetchTimeout if responders are slow", g->prefetch_timeout,
+                   e->url);
+        apr_cpystrn(e->outcome, "not asked yet: OCSPGuardPrefetchTimeout ran out",
+                    sizeof(e->outcome));
+        guard_entry_publish(g, e, s, ptemp);
+    }
+}
 
-    /* 7. Summary. */
-    now = apr_time_now();
+/* Step 7: one line on what every certificate gets; with OCSPGuardEnforce
+ * strict, revoked or unstapled Must-Staple certificates stop the start. */
+static int step_summary(guard_t *g, server_rec *s, int no_url, int stored, apr_time_t start)
+{
+    apr_time_t now = apr_time_now();
+    int i, stapled = 0, revoked = 0, failed = 0, errors = 0;
+
     for (i = 0; i < g->entries->nelts; i++) {
         guard_entry_t *e = APR_ARRAY_IDX(g->entries, i, guard_entry_t *);
+
         if (guard_entry_stapleable(e, now)) {
             stapled++;
             revoked += e->rec.cert_status == OG_STATUS_REVOKED;
@@ -210,7 +174,7 @@ static int og_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
                  g->entries->nelts, stapled, revoked, stored, no_url, failed,
                  apr_time_as_msec(now - start), g->cache_desc,
                  g->store_dir ? g->store_dir : "(none)");
-    if (errors && sc->enforce_strict == 1) {
+    if (errors && g->strict) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, OGLOGNO(00035)
                      "OCSPGuardEnforce strict: %d certificate(s) are revoked or Must-Staple "
                      "without a valid response (see the error lines above); refusing to "
@@ -221,29 +185,72 @@ static int og_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
     return OK;
 }
 
+/* Runs after mod_ssl's post-config, which primed every certificate. */
+static int og_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                               server_rec *s)
+{
+    guard_t *g = guard_registry();
+    apr_time_t start = apr_time_now();
+    int no_url, stored;
+
+    (void)plog;
+    /* 1. The dry run of the first start: nothing is fetched or created. The
+     *    policy, and check_config's findings, into the error log this time. */
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG || !g) {
+        return OK;
+    }
+    g->s = s;
+    guard_config_resolve(g, s, pconf);
+    guard_check_log(g, s, 1, ptemp);
+    /* 2. Requests. */
+    no_url = step_requests(g, s, pconf, ptemp);
+    /* Nothing to staple (no SSL certificate, or OCSPGuard Off everywhere): no
+     * cache, no store directory, no refresher. */
+    if (g->entries->nelts == 0) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, OGLOGNO(00048)
+                     "mod_ocsp_guard %s: no certificate to staple (no SSL virtual host "
+                     "with OCSPGuard On); nothing to do", MOD_OCSP_GUARD_VERSION);
+        return OK;
+    }
+    /* 3. The shared cache the children read. */
+    if (guard_cache_post_config(g, s, pconf, ptemp) != APR_SUCCESS) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    /* 4. The store. */
+    stored = step_store(g, s, pconf, ptemp);
+    /* 5. The prefetch. */
+    step_prefetch(g, s, ptemp);
+    /* 6. The store gets what was fetched (written as the User, never by
+     *    root); this parent remembers what it accepted, for its next
+     *    generation; the background refresher, in one child. */
+    guard_store_flush(g, s, ptemp);
+    guard_store_remember(g, s, ptemp);
+    guard_watchdog_post_config(g, s, pconf);
+    /* 7. Summary. */
+    return step_summary(g, s, no_url, stored, start);
+}
+
 /* apachectl -t and every (re)start: the stapling diagnostics. Outside of -t
  * only what stops the server is logged here (the error log is not open yet);
  * post-config logs the rest into the error log. */
 static int og_hook_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                                 server_rec *s)
 {
+    guard_t *g = guard_registry();
     int test = ap_state_query(AP_SQ_RUN_MODE) == AP_SQ_RM_CONFIG_TEST;
 
     (void)pconf;
     (void)plog;
-    if (ap_state_query(AP_SQ_RUN_MODE) == AP_SQ_RM_CONFIG_DUMP) {
+    if (ap_state_query(AP_SQ_RUN_MODE) == AP_SQ_RM_CONFIG_DUMP || !g) {
         return OK;
     }
-    if (!guard_g) {
-        return OK;
-    }
-    guard_check_collect(guard_g, s);
-    return guard_check_log(guard_g, s, test, ptemp) ? HTTP_INTERNAL_SERVER_ERROR : OK;
+    guard_check_collect(g, s);
+    return guard_check_log(g, s, test, ptemp) ? HTTP_INTERNAL_SERVER_ERROR : OK;
 }
 
 static void og_hook_child_init(apr_pool_t *p, server_rec *s)
 {
-    guard_cache_child_init(guard_g, p, s);
+    guard_cache_child_init(guard_registry(), p, s);
 }
 
 static void og_register_hooks(apr_pool_t *p)
@@ -269,9 +276,9 @@ module AP_MODULE_DECLARE_DATA ocsp_guard_module = {
     STANDARD20_MODULE_STUFF,
     NULL,                 /* per-directory config */
     NULL,                 /* merge per-directory */
-    guard_create_sconf,      /* per-server config */
-    guard_merge_sconf,       /* merge per-server */
-    guard_cmds,              /* directives */
+    guard_create_sconf,   /* per-server config */
+    guard_merge_sconf,    /* merge per-server */
+    guard_cmds,           /* directives */
     og_register_hooks,
 #if defined(AP_MODULE_FLAG_ALWAYS_MERGE)
     AP_MODULE_FLAG_ALWAYS_MERGE

@@ -194,7 +194,7 @@ void guard_check_collect(guard_t *g, server_rec *s)
     og_conf_t *c = read_conf(g->pool);
     guard_sconf_t *sc = guard_sconf(s);
 
-    c->store_dir = guard_store_default_dir(g->pool, sc);
+    c->store_dir = guard_sconf_store_dir(g->pool, sc);
     c->store_at.file = sc->store_at.file;
     c->store_at.line = sc->store_at.line;
     c->store_problem = g->store_problem = guard_store_check(g->pool, c->store_dir);
@@ -206,7 +206,7 @@ void guard_check_collect(guard_t *g, server_rec *s)
 int guard_check_log(guard_t *g, server_rec *s, int log_all, apr_pool_t *ptemp)
 {
     guard_sconf_t *sc = guard_sconf(s);
-    int strict = sc->enforce_strict == 1;
+    int strict = guard_sconf_strict(sc);
     int i, fatal = 0;
 
     for (i = 0; g->findings && i < g->findings->nelts; i++) {

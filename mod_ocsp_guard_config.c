@@ -108,6 +108,8 @@ guard_sconf_t *guard_sconf(server_rec *s)
     return ap_get_module_config(s->module_config, &ocsp_guard_module);
 }
 
+#define OR_DEFAULT(v, dflt) ((v) != GUARD_UNSET ? (v) : (dflt))
+
 int guard_sconf_enabled(const guard_sconf_t *sc)
 {
     return sc->enabled != 0; /* On unless Off */
@@ -115,8 +117,37 @@ int guard_sconf_enabled(const guard_sconf_t *sc)
 
 int guard_sconf_timeout(const guard_sconf_t *sc)
 {
-    return sc->responder_timeout != GUARD_UNSET ? sc->responder_timeout
-                                             : GUARD_DEFAULT_RESPONDER_TIMEOUT;
+    return OR_DEFAULT(sc->responder_timeout, GUARD_DEFAULT_RESPONDER_TIMEOUT);
+}
+
+int guard_sconf_strict(const guard_sconf_t *sc)
+{
+    return OR_DEFAULT(sc->enforce_strict, 0) == 1;
+}
+
+const char *guard_sconf_store_dir(apr_pool_t *p, const guard_sconf_t *sc)
+{
+    return sc->store_dir ? sc->store_dir : ap_server_root_relative(p, GUARD_DEFAULT_STORE_DIR);
+}
+
+/* This generation's effective policy, from the main server's settings. */
+void guard_config_resolve(guard_t *g, server_rec *s, apr_pool_t *pconf)
+{
+    const guard_sconf_t *sc = guard_sconf(s);
+
+    g->proxy = sc->proxy;
+    g->strict = guard_sconf_strict(sc);
+    g->prefetch_timeout = OR_DEFAULT(sc->prefetch_timeout, GUARD_DEFAULT_PREFETCH_TIMEOUT);
+    g->max_validity = OR_DEFAULT(sc->max_validity, GUARD_DEFAULT_MAX_VALIDITY);
+    g->store_dir = guard_sconf_store_dir(pconf, sc);
+    og_sched_defaults(&g->policy); /* renew window, retry delays: og_sched.c */
+    g->policy.renew_window = OR_DEFAULT(sc->renew_window, g->policy.renew_window);
+    if (sc->retry_delay != GUARD_UNSET) {
+        g->policy.retry_min = apr_time_from_sec(sc->retry_delay);
+    }
+    if (g->policy.retry_max < g->policy.retry_min) {
+        g->policy.retry_max = g->policy.retry_min;
+    }
 }
 
 static guard_sconf_t *cmd_sconf(cmd_parms *cmd)

@@ -1,45 +1,46 @@
 /* mod_ocsp_guard_entry.c: the life of one certificate's response, shared by
- * the startup prefetch and the background refresher: exchange + verify, the
- * monotonic rule (og_admit), then keep or reject, publish to the shared
- * cache, persist (mod_ocsp_guard_store.c), publish the report row, and log
- * once per change of state. */
+ * the startup prefetch and the background refresher. An attempt is first
+ * judged by the core (og_attempt_judge: exchange, verification, the
+ * monotonic rule), then acted on here: counters, the outcome text, one log
+ * line per change of state, install, the shared cache, the store
+ * (mod_ocsp_guard_store.c), the schedule and the report row. */
 #include <apr_strings.h>
 #include <http_core.h>
 #include <openssl/ocsp.h>
 
 #include "mod_ocsp_guard_private.h"
 
-static const char *fetch_hint(const guard_entry_t *e);
-static const char *state_key(apr_pool_t *p, const guard_entry_t *e, og_admit_e admit);
+static const char *fetch_hint(og_fetch_err_e err);
+static const char *keep_text(apr_pool_t *p, const guard_entry_t *e, apr_time_t now);
+static void log_failure(guard_entry_t *e, server_rec *s, int level, const char *keep,
+                        apr_pool_t *p);
+static void log_installed(guard_t *g, guard_entry_t *e, server_rec *s, int prior_failures,
+                          apr_pool_t *p);
 static void keep_response(guard_t *g, guard_entry_t *e, og_source_e src, apr_time_t now);
 static void note_capped(guard_t *g, guard_entry_t *e, server_rec *s, apr_pool_t *p);
-
-const char *guard_server_desc(apr_pool_t *p, const server_rec *s)
-{
-    return apr_psprintf(p, "vhost %s:%d (%s:%d)", s->server_hostname ? s->server_hostname : "?",
-                        s->addrs ? s->addrs->host_port : s->port,
-                        s->defn_name ? s->defn_name : "?", s->defn_line_number);
-}
-
-const char *guard_entry_desc(apr_pool_t *p, const guard_entry_t *e)
-{
-    const char *vh = e->vhosts->nelts
-        ? guard_server_desc(p, APR_ARRAY_IDX(e->vhosts, 0, server_rec *)) : "no vhost";
-
-    return apr_psprintf(p, "certificate '%s' (serial %s) of %s%s", e->cert->subject,
-                        e->cert->serial_hex, vh,
-                        e->vhosts->nelts > 1
-                        ? apr_psprintf(p, " and %d more", e->vhosts->nelts - 1) : "");
-}
 
 int guard_entry_stapleable(const guard_entry_t *e, apr_time_t now)
 {
     return e->rec.der && og_record_stapleable(&e->rec, now);
 }
 
-static const char *fetch_hint(const guard_entry_t *e)
+const char *guard_entry_url_origin(apr_pool_t *p, const guard_entry_t *e)
 {
-    switch (e->fetch.err) {
+    switch (e->url_from) {
+    case GUARD_URL_AIA:
+        return "AIA";
+    case GUARD_URL_OVERRIDE:
+        return apr_psprintf(p, "OCSPGuardResponderOverride at %s:%d", e->override_at.file,
+                            e->override_at.line);
+    case GUARD_URL_NONE:
+        break;
+    }
+    return NULL;
+}
+
+static const char *fetch_hint(og_fetch_err_e err)
+{
+    switch (err) {
     case OG_FETCH_DNS:
         return "check the responder's host name and this server's DNS resolver; "
                "if the server may only reach the web through a proxy, set OCSPGuardProxy";
@@ -56,21 +57,8 @@ static const char *fetch_hint(const guard_entry_t *e)
     }
 }
 
-/* What kind of outcome this is, to log once per change of state. */
-static const char *state_key(apr_pool_t *p, const guard_entry_t *e, og_admit_e admit)
-{
-    if (e->fetch.err != OG_FETCH_OK) {
-        return apr_psprintf(p, "fetch:%d", e->fetch.err);
-    }
-    if (e->result.verdict != OG_VERDICT_OK) {
-        return apr_psprintf(p, "verify:%d:%d", e->result.verdict, e->result.response_status);
-    }
-    return apr_psprintf(p, "status:%d:%d", e->result.cert_status,
-                        og_admit_installs(admit) ? -1 : (int)admit);
-}
-
 void guard_entry_exchange(guard_entry_t *e, apr_pool_t *p, const char *proxy, apr_time_t deadline,
-                       apr_interval_time_t max_validity)
+                          apr_interval_time_t max_validity)
 {
     og_fetch_req_t req;
 
@@ -82,6 +70,12 @@ void guard_entry_exchange(guard_entry_t *e, apr_pool_t *p, const char *proxy, ap
     req.timeout_s = e->timeout_s;
     req.deadline = deadline;
     og_fetch_http(&e->fetch, p, &req);
+    guard_entry_verify(e, max_validity);
+}
+
+/* Verify what the last exchange brought, for this entry's certificate. */
+void guard_entry_verify(guard_entry_t *e, apr_interval_time_t max_validity)
+{
     memset(&e->result, 0, sizeof(e->result));
     if (e->fetch.err == OG_FETCH_OK) {
         og_ocsp_verify(&e->result, e->cert, e->fetch.body, e->fetch.len, apr_time_now(),
@@ -91,7 +85,7 @@ void guard_entry_exchange(guard_entry_t *e, apr_pool_t *p, const char *proxy, ap
 
 /* Hold `rec` (its DER copied) as the entry's response; raise the floor. */
 void guard_entry_install(guard_t *g, guard_entry_t *e, const og_record_t *rec,
-                      apr_time_t revoked_at, apr_pool_t *pool)
+                         apr_time_t revoked_at, apr_pool_t *pool)
 {
     apr_pool_t *dp = NULL;
 
@@ -110,23 +104,6 @@ void guard_entry_install(guard_t *g, guard_entry_t *e, const og_record_t *rec,
     og_floor_raise(&e->floor, &e->rec, e->revoked_at);
 }
 
-/* A response that claims more validity than OCSPGuardMaxValidity: said once. */
-static void note_capped(guard_t *g, guard_entry_t *e, server_rec *s, apr_pool_t *p)
-{
-    if (!e->result.validity_capped || e->capped_logged) {
-        return;
-    }
-    e->capped_logged = 1;
-    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, OGLOGNO(00056)
-                 "%s: the response claims validity until %s, more than "
-                 "OCSPGuardMaxValidity (%" APR_TIME_T_FMT " s) after its thisUpdate %s; it "
-                 "counts as valid until %s and is renewed accordingly. For a private PKI "
-                 "with long-lived responses, raise OCSPGuardMaxValidity",
-                 guard_entry_desc(p, e), og_iso_time(p, e->result.next_update_claimed),
-                 apr_time_sec(g->max_validity), og_iso_time(p, e->result.this_update),
-                 og_iso_time(p, e->result.next_update));
-}
-
 static void keep_response(guard_t *g, guard_entry_t *e, og_source_e src, apr_time_t now)
 {
     og_record_t rec;
@@ -142,147 +119,176 @@ static void keep_response(guard_t *g, guard_entry_t *e, og_source_e src, apr_tim
     guard_entry_install(g, e, &rec, e->result.revoked_at, g->pool);
 }
 
-void guard_entry_apply(guard_t *g, guard_entry_t *e, server_rec *s, og_source_e src,
-                    int quiet_repeats, apr_pool_t *p)
+/* A response that claims more validity than OCSPGuardMaxValidity: said once. */
+static void note_capped(guard_t *g, guard_entry_t *e, server_rec *s, apr_pool_t *p)
 {
-    const char *desc = guard_entry_desc(p, e);
-    apr_time_t now = apr_time_now();
-    og_admit_e admit = e->fetch.err == OG_FETCH_OK && e->result.verdict == OG_VERDICT_OK
-                       && e->result.cert_status != OG_STATUS_UNKNOWN
-        ? og_admit(&e->floor, &e->rec, &e->result, e->fetch.body, e->fetch.len)
-        : OG_ADMIT_NEWER;
-    const char *key = state_key(p, e, admit);
-    int changed = strcmp(e->state_key, key) != 0;
-    int level = (changed || !quiet_repeats) ? APLOG_WARNING : APLOG_DEBUG;
-    int prior_failures = e->failures;
-    apr_interval_time_t left = e->rec.next_update - now;
-    const char *keep = guard_entry_stapleable(e, now)
-        ? apr_psprintf(p, "the current response stays stapled until its nextUpdate %s "
-                       "(%" APR_TIME_T_FMT "h %02" APR_TIME_T_FMT "m %02" APR_TIME_T_FMT
-                       "s left)", og_iso_time(p, e->rec.next_update),
-                       apr_time_sec(left) / 3600, (apr_time_sec(left) / 60) % 60,
-                       apr_time_sec(left) % 60)
-        : "handshakes get no staple until a fetch succeeds";
+    if (!e->result.validity_capped || e->capped_logged) {
+        return;
+    }
+    e->capped_logged = 1;
+    GUARD_ELOG(APLOG_INFO, 0, s, e, p, OGLOGNO(00056)
+               "the response claims validity until %s, more than OCSPGuardMaxValidity (%"
+               APR_TIME_T_FMT " s) after its thisUpdate %s; it counts as valid until %s and "
+               "is renewed accordingly. For a private PKI with long-lived responses, raise "
+               "OCSPGuardMaxValidity", og_iso_time(p, e->result.next_update_claimed),
+               apr_time_sec(g->max_validity), og_iso_time(p, e->result.this_update),
+               og_iso_time(p, e->result.next_update));
+}
 
-    e->last_attempt = now;
-    e->fetched = 1;
-    apr_cpystrn(e->state_key, key, sizeof(e->state_key));
-    if (e->fetch.err != OG_FETCH_OK) {
-        e->failures++;
+/* What happens to clients meanwhile, for failure messages. */
+static const char *keep_text(apr_pool_t *p, const guard_entry_t *e, apr_time_t now)
+{
+    apr_interval_time_t left = apr_time_sec(e->rec.next_update - now);
+
+    if (!guard_entry_stapleable(e, now)) {
+        return "handshakes get no staple until a fetch succeeds";
+    }
+    return apr_psprintf(p, "the current response stays stapled until its nextUpdate %s (%"
+                        APR_TIME_T_FMT "h %02" APR_TIME_T_FMT "m %02" APR_TIME_T_FMT
+                        "s left)", og_iso_time(p, e->rec.next_update), left / 3600,
+                        (left / 60) % 60, left % 60);
+}
+
+/* An attempt that brought nothing stapleable: the outcome text and its line. */
+static void log_failure(guard_entry_t *e, server_rec *s, int level, const char *keep,
+                        apr_pool_t *p)
+{
+    const char *tu = og_iso_time(p, e->result.this_update);
+
+    switch (e->last.kind) {
+    case OG_ATTEMPT_FETCH_FAILED:
         apr_snprintf(e->outcome, sizeof(e->outcome), "%s: %s", og_fetch_err_str(e->fetch.err),
                      e->fetch.detail);
-        ap_log_error(APLOG_MARK, level, 0, s, OGLOGNO(00010)
-                     "%s: OCSP responder %s (%s) failed: %s (after %" APR_TIME_T_FMT
-                     " ms, %d failure(s) in a row); %s. %s", desc, e->url, e->url_origin,
-                     e->outcome, apr_time_as_msec(e->fetch.elapsed), e->failures, keep,
-                     fetch_hint(e));
-    }
-    else if (e->result.verdict != OG_VERDICT_OK) {
-        e->failures++;
+        GUARD_ELOG(level, 0, s, e, p, OGLOGNO(00010)
+                   "OCSP responder %s (%s) failed: %s (after %" APR_TIME_T_FMT " ms, %d "
+                   "failure(s) in a row); %s. %s", e->url, guard_entry_url_origin(p, e),
+                   e->outcome, apr_time_as_msec(e->fetch.elapsed), e->failures, keep,
+                   fetch_hint(e->fetch.err));
+        break;
+    case OG_ATTEMPT_REJECTED:
         apr_snprintf(e->outcome, sizeof(e->outcome), "rejected: %s: %s",
                      og_ocsp_verdict_str(e->result.verdict), e->result.detail);
-        ap_log_error(APLOG_MARK, level, 0, s, OGLOGNO(00011)
-                     "%s: response from %s %s; it is not stored and never stapled "
-                     "(%d failure(s) in a row); %s", desc, e->url, e->outcome, e->failures, keep);
-    }
-    else if (e->result.cert_status == OG_STATUS_UNKNOWN) {
-        e->failures++;
+        GUARD_ELOG(level, 0, s, e, p, OGLOGNO(00011)
+                   "response from %s %s; it is not stored and never stapled (%d failure(s) "
+                   "in a row); %s", e->url, e->outcome, e->failures, keep);
+        break;
+    case OG_ATTEMPT_UNKNOWN:
         apr_cpystrn(e->outcome, "responder answered unknown", sizeof(e->outcome));
-        ap_log_error(APLOG_MARK, level, 0, s, OGLOGNO(00012)
-                     "%s: responder %s answers 'unknown' for this certificate; an unknown "
-                     "status is not stapled; %s. Check that %s is the responder of the "
-                     "issuing CA ('%s'), or set OCSPGuardResponderOverride", desc, e->url,
-                     keep, e->url, e->cert->issuer_name);
-    }
-    else if (admit == OG_ADMIT_OLDER || admit == OG_ADMIT_PRE_REVOCATION) {
+        GUARD_ELOG(level, 0, s, e, p, OGLOGNO(00012)
+                   "responder %s answers 'unknown' for this certificate; an unknown status "
+                   "is not stapled; %s. Check that %s is the responder of the issuing CA "
+                   "('%s'), or set OCSPGuardResponderOverride", e->url, keep, e->url,
+                   e->cert->issuer_name);
+        break;
+    case OG_ATTEMPT_PRE_REVOCATION:
         /* plain HTTP without a nonce: anyone on the path can replay */
-        e->failures++;
+        apr_snprintf(e->outcome, sizeof(e->outcome), "rejected: replayed? good response, "
+                     "thisUpdate %s: from before the revocation", tu);
+        GUARD_ELOG(level == APLOG_DEBUG ? APLOG_DEBUG : APLOG_ERR, 0, s, e, p, OGLOGNO(00054)
+                   "%s answered 'good' with thisUpdate %s, but a response of %s already said "
+                   "REVOKED: a replayed response from before the revocation; it is never "
+                   "stapled (%d failure(s) in a row). Someone on the path to the responder "
+                   "replays old answers: replace the certificate", e->url, tu,
+                   og_iso_time(p, e->floor.revoked_this_update), e->failures);
+        break;
+    default: /* OG_ATTEMPT_REPLAY */
         apr_snprintf(e->outcome, sizeof(e->outcome), "rejected: replayed? %s response, "
-                     "thisUpdate %s: %s", og_ocsp_status_str(e->result.cert_status),
-                     og_iso_time(p, e->result.this_update), og_admit_str(admit));
-        if (admit == OG_ADMIT_PRE_REVOCATION) {
-            ap_log_error(APLOG_MARK, (changed || !quiet_repeats) ? APLOG_ERR : APLOG_DEBUG,
-                         0, s, OGLOGNO(00054)
-                         "%s: %s answered 'good' with thisUpdate %s, but a response of %s "
-                         "already said REVOKED: a replayed response from before the "
-                         "revocation; it is never stapled (%d failure(s) in a row). Someone "
-                         "on the path to the responder replays old answers: replace the "
-                         "certificate", desc, e->url, og_iso_time(p, e->result.this_update),
-                         og_iso_time(p, e->floor.revoked_this_update), e->failures);
-        }
-        else {
-            ap_log_error(APLOG_MARK, level, 0, s, OGLOGNO(00053)
-                         "%s: %s sent a %s response with thisUpdate %s, older than the "
-                         "newest accepted (%s): a replayed or stale answer; it is never "
-                         "stapled (%d failure(s) in a row); %s. If this repeats, check what "
-                         "sits between this server and the responder (proxies, caches)",
-                         desc, e->url, og_ocsp_status_str(e->result.cert_status),
-                         og_iso_time(p, e->result.this_update),
-                         og_iso_time(p, e->floor.newest_this_update), e->failures, keep);
-        }
+                     "thisUpdate %s: older than the newest accepted",
+                     og_ocsp_status_str(e->result.cert_status), tu);
+        GUARD_ELOG(level, 0, s, e, p, OGLOGNO(00053)
+                   "%s sent a %s response with thisUpdate %s, older than the newest "
+                   "accepted (%s): a replayed or stale answer; it is never stapled (%d "
+                   "failure(s) in a row); %s. If this repeats, check what sits between this "
+                   "server and the responder (proxies, caches)", e->url,
+                   og_ocsp_status_str(e->result.cert_status), tu,
+                   og_iso_time(p, e->floor.newest_this_update), e->failures, keep);
+        break;
     }
-    else if (!og_admit_installs(admit)) {
-        /* the held response again (or one as old): nothing newer yet, no failure */
-        e->failures = 0;
-        e->last_success = now;
-        apr_cpystrn(e->outcome, "ok: unchanged (the responder has nothing newer yet)",
-                    sizeof(e->outcome));
-        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, OGLOGNO(00057)
-                     "%s: %s answered with %s (thisUpdate %s); the held response stays",
-                     desc, e->url, admit == OG_ADMIT_SAME ? "the response already held"
-                     : "another response of the same age", og_iso_time(p, e->result.this_update));
+}
+
+/* A newer response was installed: the cache, its line, the store. */
+static void log_installed(guard_t *g, guard_entry_t *e, server_rec *s, int prior_failures,
+                          apr_pool_t *p)
+{
+    if (guard_cache_put(g, s, e, p) != APR_SUCCESS) {
+        GUARD_ELOG(APLOG_ERR, 0, s, e, p, OGLOGNO(00013)
+                   "the verified response (%" APR_SIZE_T_FMT " bytes) does not fit "
+                   "OCSPGuardCache %s; it cannot be stapled: make the cache larger",
+                   e->rec.der_len, g->cache_desc);
+    }
+    else if (e->result.cert_status == OG_STATUS_REVOKED) {
+        GUARD_ELOG(APLOG_ERR, 0, s, e, p, OGLOGNO(00014)
+                   "the responder %s says this certificate is REVOKED (since %s, reason %s); "
+                   "the revocation is stapled and clients will refuse the connection: "
+                   "replace the certificate now", e->url, og_iso_time(p, e->result.revoked_at),
+                   e->result.revocation_reason >= 0
+                   ? OCSP_crl_reason_str(e->result.revocation_reason) : "none given");
     }
     else {
-        e->failures = 0;
+        GUARD_ELOG(APLOG_INFO, 0, s, e, p, OGLOGNO(00015)
+                   "good response from %s in %" APR_TIME_T_FMT " ms (thisUpdate %s, "
+                   "nextUpdate %s), stapled%s", e->url, apr_time_as_msec(e->fetch.elapsed),
+                   og_iso_time(p, e->result.this_update), og_iso_time(p, e->result.next_update),
+                   prior_failures ? apr_psprintf(p, "; the responder recovered after %d "
+                                                 "failed attempt(s)", prior_failures) : "");
+    }
+    guard_store_persist(g, e, s, p);
+}
+
+void guard_entry_apply(guard_t *g, guard_entry_t *e, server_rec *s, og_source_e src,
+                       int quiet_repeats, apr_pool_t *p)
+{
+    apr_time_t now = apr_time_now();
+    og_attempt_t a = og_attempt_judge(&e->fetch, &e->result, &e->floor, &e->rec);
+    int changed = !og_attempt_same_state(&a, &e->last);
+    int level = (changed || !quiet_repeats) ? APLOG_WARNING : APLOG_DEBUG;
+    int prior_failures = e->failures;
+    const char *keep = keep_text(p, e, now);
+
+    /* 1. decided: the counters */
+    e->last = a;
+    e->last_attempt = now;
+    e->failures = a.failure ? e->failures + 1 : 0;
+    if (!a.failure) {
         e->last_success = now;
+    }
+    /* 2. what it means, once per change of state */
+    if (a.failure) {
+        log_failure(e, s, level, keep, p);
+    }
+    else if (!a.installs) {
+        apr_cpystrn(e->outcome, "ok: unchanged (the responder has nothing newer yet)",
+                    sizeof(e->outcome));
+        GUARD_ELOG(APLOG_DEBUG, 0, s, e, p, OGLOGNO(00057)
+                   "%s answered with %s (thisUpdate %s); the held response stays", e->url,
+                   a.admit == OG_ADMIT_SAME ? "the response already held"
+                   : "another response of the same age", og_iso_time(p, e->result.this_update));
+    }
+    else {
         apr_cpystrn(e->outcome, e->result.cert_status == OG_STATUS_REVOKED ? "ok: revoked"
                                                                             : "ok: good",
                     sizeof(e->outcome));
-        if (admit == OG_ADMIT_UNREVOKED) {
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, OGLOGNO(00055)
-                         "%s: %s now answers 'good' (thisUpdate %s) after a response of %s "
-                         "said REVOKED (since %s); the newer answer is stapled. A CA lifts a "
-                         "revocation only for certificateHold: ask the CA why",
-                         desc, e->url, og_iso_time(p, e->result.this_update),
-                         og_iso_time(p, e->floor.revoked_this_update),
-                         og_iso_time(p, e->floor.revoked_at));
+        if (a.kind == OG_ATTEMPT_UNREVOKED) {
+            GUARD_ELOG(APLOG_ERR, 0, s, e, p, OGLOGNO(00055)
+                       "%s now answers 'good' (thisUpdate %s) after a response of %s said "
+                       "REVOKED (since %s); the newer answer is stapled. A CA lifts a "
+                       "revocation only for certificateHold: ask the CA why", e->url,
+                       og_iso_time(p, e->result.this_update),
+                       og_iso_time(p, e->floor.revoked_this_update),
+                       og_iso_time(p, e->floor.revoked_at));
         }
+        /* 3. the new response: held, cached, stored */
         keep_response(g, e, src, now);
         note_capped(g, e, s, p);
-        if (guard_cache_put(g, s, e, p) != APR_SUCCESS) {
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, OGLOGNO(00013)
-                         "%s: the verified response (%" APR_SIZE_T_FMT " bytes) does not "
-                         "fit OCSPGuardCache %s; it cannot be stapled: make the cache larger",
-                         desc, e->rec.der_len, g->cache_desc);
-        }
-        else if (e->result.cert_status == OG_STATUS_REVOKED) {
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, OGLOGNO(00014)
-                         "%s: the responder %s says this certificate is REVOKED (since %s, "
-                         "reason %s); the revocation is stapled and clients will refuse "
-                         "the connection: replace the certificate now", desc, e->url,
-                         og_iso_time(p, e->result.revoked_at),
-                         e->result.revocation_reason >= 0
-                         ? OCSP_crl_reason_str(e->result.revocation_reason) : "none given");
-        }
-        else {
-            ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, OGLOGNO(00015)
-                         "%s: good response from %s in %" APR_TIME_T_FMT " ms "
-                         "(thisUpdate %s, nextUpdate %s), stapled%s", desc, e->url,
-                         apr_time_as_msec(e->fetch.elapsed),
-                         og_iso_time(p, e->result.this_update),
-                         og_iso_time(p, e->result.next_update),
-                         prior_failures ? apr_psprintf(p, "; the responder recovered after "
-                                                       "%d failed attempt(s)", prior_failures)
-                                        : "");
-        }
-        guard_store_persist(g, e, s, p);
+        log_installed(g, e, s, prior_failures, p);
     }
     if (e->cert->must_staple && !guard_entry_stapleable(e, now) && (changed || !quiet_repeats)) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, OGLOGNO(00016)
-                     "%s: the certificate requires stapling (Must-Staple) and has no valid "
-                     "response: clients such as Firefox will refuse to connect until a "
-                     "fetch from %s succeeds", desc, e->url);
+        GUARD_ELOG(APLOG_ERR, 0, s, e, p, OGLOGNO(00016)
+                   "the certificate requires stapling (Must-Staple) and has no valid response: "
+                   "clients such as Firefox will refuse to connect until a fetch from %s "
+                   "succeeds", e->url);
     }
+    /* 4. when next, and what the status page shows */
     guard_entry_schedule(g, e, now);
     guard_entry_publish(g, e, s, p);
 }
@@ -299,39 +305,42 @@ void guard_entry_schedule(guard_t *g, guard_entry_t *e, apr_time_t now)
     e->next_attempt = og_sched_next(&g->policy, &st, now);
 }
 
-/* The status row other processes (the status handler) read from the cache. */
+/* The report row other processes (the status handler) read from the cache. */
 void guard_entry_publish(guard_t *g, guard_entry_t *e, server_rec *s, apr_pool_t *p)
 {
-    og_report_t st;
+    og_report_t rp;
+    apr_status_t rv;
 
-    memset(&st, 0, sizeof(st));
-    st.last_attempt = e->last_attempt;
-    st.last_success = e->last_success;
-    st.next_attempt = e->next_attempt;
-    st.last_ms = apr_time_as_msec(e->fetch.elapsed);
-    st.failures = e->failures;
-    st.last_cert_status = e->fetched && e->fetch.err == OG_FETCH_OK
+    memset(&rp, 0, sizeof(rp));
+    rp.last_attempt = e->last_attempt;
+    rp.last_success = e->last_success;
+    rp.next_attempt = e->next_attempt;
+    rp.last_ms = apr_time_as_msec(e->fetch.elapsed);
+    rp.failures = e->failures;
+    rp.last_cert_status = e->last.kind != OG_ATTEMPT_NONE && e->fetch.err == OG_FETCH_OK
                           && e->result.verdict == OG_VERDICT_OK
                           ? e->result.cert_status : e->rec.cert_status;
-    apr_cpystrn(st.outcome, e->outcome, sizeof(st.outcome));
-    guard_cache_put_report(g, s, e, &st, p);
+    apr_cpystrn(rp.outcome, e->outcome, sizeof(rp.outcome));
+    if ((rv = guard_cache_put_report(g, s, e, &rp, p)) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_TRACE1, rv, s, "report row not published");
+    }
 }
 
 /* The refresher noticed that the held response passed its nextUpdate. */
 void guard_entry_check_expiry(guard_t *g, guard_entry_t *e, server_rec *s, apr_time_t now,
-                           apr_pool_t *p)
+                              apr_pool_t *p)
 {
     if (!e->rec.der || now < e->rec.next_update || e->expired_logged) {
         return;
     }
     e->expired_logged = 1;
-    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, OGLOGNO(00029)
-                 "%s: the last good response expired at %s and the responder %s has failed "
-                 "%d time(s) since (%s); handshakes get NO staple now (an expired one is "
-                 "never sent). %s", guard_entry_desc(p, e), og_iso_time(p, e->rec.next_update),
-                 e->url, e->failures, e->outcome[0] ? e->outcome : "no answer",
-                 e->cert->must_staple ? "This certificate is Must-Staple: clients refuse to "
-                 "connect. Fix the responder access now" : "Fix the responder access "
-                 "(see the earlier OG00010/OG00011 lines)");
+    GUARD_ELOG(APLOG_ERR, 0, s, e, p, OGLOGNO(00029)
+               "the last good response expired at %s and the responder %s has failed %d "
+               "time(s) since (%s); handshakes get NO staple now (an expired one is never "
+               "sent). %s", og_iso_time(p, e->rec.next_update), e->url, e->failures,
+               e->outcome[0] ? e->outcome : "no answer",
+               e->cert->must_staple ? "This certificate is Must-Staple: clients refuse to "
+               "connect. Fix the responder access now" : "Fix the responder access (see "
+               "the earlier OG00010/OG00011 lines)");
     guard_entry_publish(g, e, s, p);
 }

@@ -17,6 +17,7 @@
 #include "og_record.h"
 #include "og_sched.h"
 #include "og_admit.h"
+#include "og_attempt.h"
 #include "og_store.h"
 
 APLOG_USE_MODULE(ocsp_guard);
@@ -59,29 +60,32 @@ typedef struct guard_sconf_t {
 
 #define GUARD_DEFAULT_RESPONDER_TIMEOUT 5
 #define GUARD_DEFAULT_PREFETCH_TIMEOUT  10
-#define GUARD_DEFAULT_RENEW_WINDOW      50
-#define GUARD_DEFAULT_RETRY_DELAY       60
 #define GUARD_DEFAULT_MAX_VALIDITY      apr_time_from_sec(10 * 86400) /* BR 4.9.10 */
 #define GUARD_DEFAULT_STORE_DIR         "ocsp_guard"   /* under ServerRoot */
 #define GUARD_DEFAULT_CACHE_NAME        "ocsp_guard"   /* under DefaultRuntimeDir */
 
 /* One certificate under our care: shared by every virtual host using it. */
+typedef enum {
+    GUARD_URL_NONE = 0,             /* no responder: not stapled */
+    GUARD_URL_AIA,                  /* the certificate's own OCSP URL */
+    GUARD_URL_OVERRIDE              /* OCSPGuardResponderOverride, at override_at */
+} guard_url_from_e;
+
 typedef struct guard_entry_t {
-    int idx;
     og_cert_t *cert;
     apr_array_header_t *vhosts;     /* server_rec * using this certificate */
     const char *url;                /* effective responder URL, or NULL */
-    const char *url_origin;         /* "AIA" or the override directive's place */
+    guard_url_from_e url_from;
+    og_loc_t override_at;           /* where the override is written */
     int timeout_s;
     unsigned char *req_der;
     apr_size_t req_len;
     /* the latest outcome known to this process */
     og_fetch_res_t fetch;
     og_ocsp_result_t result;
-    int fetched;                    /* an exchange was attempted */
+    og_attempt_t last;              /* what the last attempt came to (kind NONE: none) */
     int failures;                   /* consecutive */
-    char outcome[200];              /* of the last attempt, for the status page */
-    char state_key[32];             /* kind of the last outcome: log on change */
+    char outcome[OG_REPORT_OUTCOME_MAX + 1]; /* of the last attempt, for the status page */
     apr_time_t last_attempt;
     apr_time_t last_success;
     apr_time_t next_attempt;
@@ -92,7 +96,7 @@ typedef struct guard_entry_t {
     int dirty;                      /* accepted, not yet in the store */
     int capped_logged;              /* OG00056 said once */
     apr_pool_t *der_pool;           /* refresher only: owns rec.der */
-    int batch_state;                /* guard_fetch_batch: OG_BATCH_* */
+    int batch_state;                /* mod_ocsp_guard_fetch.c: GUARD_BATCH_* */
 } guard_entry_t;
 
 #define GUARD_BATCH_NOT_ASKED 0        /* the batch deadline came first */
@@ -116,13 +120,16 @@ typedef struct guard_t {
     apr_hash_t *floors;             /* id -> og_floor_t, in the process pool: what
                                      * this parent accepted, across generations */
     const char *proxy;
+    /* the effective policy (guard_config_resolve) */
     og_sched_policy_t policy;
     apr_interval_time_t max_validity;
+    int prefetch_timeout;           /* seconds; 0: fetch in the background */
+    int strict;                     /* OCSPGuardEnforce strict */
     apr_pool_t *wd_pool;            /* refresher only */
     apr_array_header_t *findings;   /* og_finding_t of og_check, from check_config */
 } guard_t;
 
-extern guard_t *guard_g;
+guard_t *guard_registry(void);
 
 /* config */
 extern const command_rec guard_cmds[];
@@ -131,6 +138,9 @@ void *guard_merge_sconf(apr_pool_t *p, void *basev, void *addv);
 guard_sconf_t *guard_sconf(server_rec *s);
 int guard_sconf_enabled(const guard_sconf_t *sc);
 int guard_sconf_timeout(const guard_sconf_t *sc);
+int guard_sconf_strict(const guard_sconf_t *sc);
+const char *guard_sconf_store_dir(apr_pool_t *p, const guard_sconf_t *sc);
+void guard_config_resolve(guard_t *g, server_rec *s, apr_pool_t *pconf);
 
 /* cache */
 apr_status_t guard_cache_post_config(guard_t *g, server_rec *s, apr_pool_t *pconf,
@@ -148,7 +158,9 @@ apr_status_t guard_cache_get_report(guard_t *g, server_rec *s, const guard_entry
 
 /* entry: one certificate's response life (mod_ocsp_guard_entry.c) */
 void guard_entry_exchange(guard_entry_t *e, apr_pool_t *p, const char *proxy, apr_time_t deadline,
-                       apr_interval_time_t max_validity);
+                          apr_interval_time_t max_validity);
+void guard_entry_verify(guard_entry_t *e, apr_interval_time_t max_validity);
+const char *guard_entry_url_origin(apr_pool_t *p, const guard_entry_t *e);
 void guard_entry_apply(guard_t *g, guard_entry_t *e, server_rec *s, og_source_e src,
                     int quiet_repeats, apr_pool_t *p);
 void guard_entry_schedule(guard_t *g, guard_entry_t *e, apr_time_t now);
@@ -167,14 +179,14 @@ int guard_store_load(guard_t *g, guard_entry_t *e, server_rec *s, apr_pool_t *p)
 void guard_store_persist(guard_t *g, guard_entry_t *e, server_rec *s, apr_pool_t *p);
 void guard_store_flush(guard_t *g, server_rec *s, apr_pool_t *p);
 void guard_store_remember(guard_t *g, server_rec *s, apr_pool_t *p);
-const char *guard_store_default_dir(apr_pool_t *p, const guard_sconf_t *sc);
 
-/* concurrent fetching (mod_ocsp_guard_batch.c): fetch every entry of `due`
- * (guard_entry_t *) within the deadline; sets each entry's batch_state, fetch
- * and result; returns how many requests were sent. Bodies live until p is
- * cleared. */
-int guard_fetch_batch(guard_t *g, apr_array_header_t *due, apr_time_t deadline,
-                   apr_pool_t *p);
+/* the one fetch path (mod_ocsp_guard_fetch.c): the entries due at `now` (and
+ * the longest responder timeout among them); fetch them concurrently within
+ * the deadline and apply every answer; returns those the deadline left
+ * unasked. Bodies live until p is cleared. */
+apr_array_header_t *guard_fetch_due(guard_t *g, apr_time_t now, int *plongest, apr_pool_t *p);
+apr_array_header_t *guard_fetch_run(guard_t *g, apr_array_header_t *due, apr_time_t deadline,
+                                    og_source_e src, int quiet_repeats, apr_pool_t *p);
 
 /* refresher (mod_ocsp_guard_watchdog.c) */
 void guard_watchdog_post_config(guard_t *g, server_rec *s, apr_pool_t *pconf);
@@ -190,7 +202,20 @@ void guard_status_register_hooks(void);
 /* ssl hooks */
 void guard_ssl_register_hooks(void);
 
-/* log helpers */
+/* log helpers (mod_ocsp_guard_log.c). GUARD_ELOG logs a message about one
+ * certificate: fmt begins with OGLOGNO(nnnnn), the certificate's context is
+ * put right after the tag; file:line are the caller's (APLOG_MARK). */
+#define GUARD_TAG_LEN 9 /* "OG00042: " */
+#define GUARD_ELOG(level, rv, s, e, p, ...)                                          \
+    do {                                                                             \
+        if (APLOG_IS_LEVEL(s, level)) {                                              \
+            guard_elog_(APLOG_MARK, level, rv, s, e, p, __VA_ARGS__);                \
+        }                                                                            \
+    } while (0)
+void guard_elog_(const char *file, int line, int module_index, int level, apr_status_t rv,
+                 server_rec *s,
+                 const guard_entry_t *e, apr_pool_t *p, const char *fmt, ...)
+    __attribute__((format(printf, 9, 10)));
 const char *guard_entry_desc(apr_pool_t *p, const guard_entry_t *e);
 const char *guard_server_desc(apr_pool_t *p, const server_rec *s);
 

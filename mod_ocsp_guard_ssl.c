@@ -18,6 +18,7 @@ static int og_hook_ocsp_get_resp(server_rec *s, conn_rec *c, const char *id,
 static int og_hook_ocsp_prime(server_rec *s, apr_pool_t *p, const char *id,
                               apr_size_t id_len, const char *pem)
 {
+    guard_t *g = guard_registry();
     guard_sconf_t *sc = guard_sconf(s);
     guard_entry_t *e;
     og_cert_t *cert;
@@ -25,12 +26,12 @@ static int og_hook_ocsp_prime(server_rec *s, apr_pool_t *p, const char *id,
     int i;
 
     (void)p;
-    if (!guard_g || !guard_sconf_enabled(sc) || id_len != OG_CERT_ID_LEN) {
+    if (!g || !guard_sconf_enabled(sc) || id_len != OG_CERT_ID_LEN) {
         return DECLINED;
     }
-    e = apr_hash_get(guard_g->by_id, id, (apr_ssize_t)id_len);
+    e = apr_hash_get(g->by_id, id, (apr_ssize_t)id_len);
     if (!e) {
-        if (og_cert_from_pem(&cert, &err, guard_g->pool, pem, strlen(pem)) != APR_SUCCESS) {
+        if (og_cert_from_pem(&cert, &err, g->pool, pem, strlen(pem)) != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, OGLOGNO(00006)
                          "%s: cannot read the certificate mod_ssl offered for stapling "
                          "(%s); mod_ssl keeps it", guard_server_desc(p, s), err);
@@ -43,15 +44,14 @@ static int og_hook_ocsp_prime(server_rec *s, apr_pool_t *p, const char *id,
                          guard_server_desc(p, s), cert->subject, cert->serial_hex);
             return DECLINED;
         }
-        e = apr_pcalloc(guard_g->pool, sizeof(*e));
-        e->idx = guard_g->entries->nelts;
+        e = apr_pcalloc(g->pool, sizeof(*e));
         e->cert = cert;
-        e->vhosts = apr_array_make(guard_g->pool, 2, sizeof(server_rec *));
+        e->vhosts = apr_array_make(g->pool, 2, sizeof(server_rec *));
         e->url = cert->ocsp_url;
-        e->url_origin = "AIA";
+        e->url_from = cert->ocsp_url ? GUARD_URL_AIA : GUARD_URL_NONE;
         e->timeout_s = guard_sconf_timeout(sc);
-        APR_ARRAY_PUSH(guard_g->entries, guard_entry_t *) = e;
-        apr_hash_set(guard_g->by_id, cert->id, OG_CERT_ID_LEN, e);
+        APR_ARRAY_PUSH(g->entries, guard_entry_t *) = e;
+        apr_hash_set(g->by_id, cert->id, OG_CERT_ID_LEN, e);
     }
     for (i = 0; i < e->vhosts->nelts; i++) {
         if (APR_ARRAY_IDX(e->vhosts, i, server_rec *) == s) {
@@ -59,10 +59,11 @@ static int og_hook_ocsp_prime(server_rec *s, apr_pool_t *p, const char *id,
         }
     }
     APR_ARRAY_PUSH(e->vhosts, server_rec *) = s;
-    if (sc->override_url && strcmp(e->url_origin, "AIA") == 0) {
+    if (sc->override_url && e->url_from != GUARD_URL_OVERRIDE) {
+        /* the first virtual host with an override gives it */
         e->url = sc->override_url;
-        e->url_origin = apr_psprintf(guard_g->pool, "OCSPGuardResponderOverride at %s:%d",
-                                     sc->override_at.file, sc->override_at.line);
+        e->url_from = GUARD_URL_OVERRIDE;
+        e->override_at = sc->override_at;
     }
     ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, OGLOGNO(00008)
                  "%s: stapling certificate %s (serial %s, id %s)", guard_server_desc(p, s),
@@ -74,15 +75,16 @@ static int og_hook_ocsp_get_resp(server_rec *s, conn_rec *c, const char *id,
                                  apr_size_t id_len, ap_ssl_ocsp_copy_resp *cb,
                                  void *userdata)
 {
+    guard_t *g = guard_registry();
     unsigned char buf[OG_RECORD_MAX];
     unsigned int len = sizeof(buf);
     og_record_t rec;
 
-    if (!guard_g || id_len != OG_CERT_ID_LEN || !guard_sconf_enabled(guard_sconf(s))
-        || !apr_hash_get(guard_g->by_id, id, (apr_ssize_t)id_len)) {
+    if (!g || id_len != OG_CERT_ID_LEN || !guard_sconf_enabled(guard_sconf(s))
+        || !apr_hash_get(g->by_id, id, (apr_ssize_t)id_len)) {
         return DECLINED;
     }
-    if (guard_cache_get(guard_g, s, (const unsigned char *)id, buf, &len, c->pool) == APR_SUCCESS
+    if (guard_cache_get(g, s, (const unsigned char *)id, buf, &len, c->pool) == APR_SUCCESS
         && og_record_decode(&rec, buf, len) == 0
         && og_record_stapleable(&rec, apr_time_now())) {
         ap_log_cerror(APLOG_MARK, APLOG_TRACE2, 0, c, "stapling %u bytes (%s)",

@@ -131,7 +131,7 @@ static void render_json(request_rec *r, guard_t *g, apr_array_header_t *rows)
         ap_rprintf(r, "],\"responder\":%s,\"responder_origin\":%s,\"must_staple\":%s,"
                    "\"cert_status\":%s,\"this_update\":%s,\"next_update\":%s,"
                    "\"renew_at\":%s,\"source\":%s,\"stapled\":%s,",
-                   json_str(p, e->url), json_str(p, e->url ? e->url_origin : NULL),
+                   json_str(p, e->url), json_str(p, guard_entry_url_origin(p, e)),
                    e->cert->must_staple ? "true" : "false", json_str(p, row->cert_status),
                    json_time(p, row->have_rec ? row->rec.this_update : 0),
                    json_time(p, row->have_rec ? row->rec.next_update : 0),
@@ -201,7 +201,7 @@ static void render_html(request_rec *r, apr_array_header_t *rows, int full_page)
 
 static int og_status_handler(request_rec *r)
 {
-    guard_t *g = guard_g;
+    guard_t *g = guard_registry();
     const char *accept;
     int json;
 
@@ -235,7 +235,7 @@ static int og_status_handler(request_rec *r)
 
 static int og_status_hook(request_rec *r, int flags)
 {
-    guard_t *g = guard_g;
+    guard_t *g = guard_registry();
     apr_array_header_t *rows;
     int i, stapled = 0, failing = 0;
 

@@ -28,11 +28,6 @@ static int write_dirty(guard_t *g, server_rec *s, apr_pool_t *p);
 
 #define GUARD_WRITER_WAIT apr_time_from_sec(30)
 
-const char *guard_store_default_dir(apr_pool_t *p, const guard_sconf_t *sc)
-{
-    return sc->store_dir ? sc->store_dir : ap_server_root_relative(p, GUARD_DEFAULT_STORE_DIR);
-}
-
 /* For check_config (apachectl -t too): why the directory would be refused,
  * or NULL. Creates and changes nothing. */
 const char *guard_store_check(apr_pool_t *p, const char *dir)
@@ -150,17 +145,17 @@ int guard_store_load(guard_t *g, guard_entry_t *e, server_rec *s, apr_pool_t *p)
         return 0;
     }
     if (rv == OG_STORE_UNSAFE) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, OGLOGNO(00050)
-                     "%s: %s in OCSPGuardStore is %s; a new response is fetched. Remove "
+        GUARD_ELOG(APLOG_WARNING, 0, s, e, p, OGLOGNO(00050)
+                     "%s in OCSPGuardStore is %s; a new response is fetched. Remove "
                      "it: only mod_ocsp_guard writes there, so someone with the server's "
-                     "User rights planted it", guard_entry_desc(p, e),
+                     "User rights planted it",
                      og_store_path(g->store, p, e->cert->id), err);
         return 0;
     }
     if (rv != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, OGLOGNO(00025)
-                     "%s: ignoring stored response %s: %s; a new one is fetched (delete the "
-                     "file if this repeats)", guard_entry_desc(p, e),
+        GUARD_ELOG(APLOG_WARNING, rv, s, e, p, OGLOGNO(00025)
+                     "ignoring stored response %s: %s; a new one is fetched (delete the "
+                     "file if this repeats)",
                      og_store_path(g->store, p, e->cert->id), err);
         return 0;
     }
@@ -169,28 +164,25 @@ int guard_store_load(guard_t *g, guard_entry_t *e, server_rec *s, apr_pool_t *p)
     og_ocsp_verify(&res, e->cert, rec.der, rec.der_len, apr_time_now(), g->max_validity);
     if (res.verdict == OG_VERDICT_EXPIRED
         || (res.verdict == OG_VERDICT_OK && res.cert_status == OG_STATUS_UNKNOWN)) {
-        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, OGLOGNO(00026)
-                     "%s: stored response no longer usable (%s%s%s); a new one is fetched",
-                     guard_entry_desc(p, e), res.verdict == OG_VERDICT_OK ? "status unknown"
+        GUARD_ELOG(APLOG_INFO, 0, s, e, p, OGLOGNO(00026)
+                     "stored response no longer usable (%s%s%s); a new one is fetched", res.verdict == OG_VERDICT_OK ? "status unknown"
                      : og_ocsp_verdict_str(res.verdict), res.detail[0] ? ": " : "",
                      res.detail);
         return 0;
     }
     if (res.verdict != OG_VERDICT_OK) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, OGLOGNO(00051)
-                     "%s: stored response %s fails verification (%s: %s); it is never "
+        GUARD_ELOG(APLOG_WARNING, 0, s, e, p, OGLOGNO(00051)
+                     "stored response %s fails verification (%s: %s); it is never "
                      "stapled and a new one is fetched. The store is writable by the "
-                     "server's User: if this repeats, find out who writes there",
-                     guard_entry_desc(p, e), og_store_path(g->store, p, e->cert->id),
+                     "server's User: if this repeats, find out who writes there", og_store_path(g->store, p, e->cert->id),
                      og_ocsp_verdict_str(res.verdict), res.detail);
         return 0;
     }
     admit = og_admit(&e->floor, NULL, &res, rec.der, rec.der_len);
     if (!og_admit_installs(admit)) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, OGLOGNO(00052)
-                     "%s: stored response %s (%s, thisUpdate %s) is %s (thisUpdate %s%s): a "
-                     "rolled-back store; it is never stapled and a new one is fetched",
-                     guard_entry_desc(p, e), og_store_path(g->store, p, e->cert->id),
+        GUARD_ELOG(APLOG_WARNING, 0, s, e, p, OGLOGNO(00052)
+                     "stored response %s (%s, thisUpdate %s) is %s (thisUpdate %s%s): a "
+                     "rolled-back store; it is never stapled and a new one is fetched", og_store_path(g->store, p, e->cert->id),
                      og_ocsp_status_str(res.cert_status), og_iso_time(p, res.this_update),
                      og_admit_str(admit),
                      og_iso_time(p, admit == OG_ADMIT_PRE_REVOCATION
@@ -208,15 +200,14 @@ int guard_store_load(guard_t *g, guard_entry_t *e, server_rec *s, apr_pool_t *p)
     if (guard_cache_put(g, s, e, p) != APR_SUCCESS) {
         return 0;
     }
-    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, OGLOGNO(00027)
-                 "%s: using the stored response (thisUpdate %s, nextUpdate %s)",
-                 guard_entry_desc(p, e), og_iso_time(p, e->rec.this_update),
+    GUARD_ELOG(APLOG_DEBUG, 0, s, e, p, OGLOGNO(00027)
+                 "using the stored response (thisUpdate %s, nextUpdate %s)", og_iso_time(p, e->rec.this_update),
                  og_iso_time(p, e->rec.next_update));
     if (e->rec.cert_status == OG_STATUS_REVOKED) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, OGLOGNO(00028)
-                     "%s: the stored response says this certificate is REVOKED; the "
+        GUARD_ELOG(APLOG_ERR, 0, s, e, p, OGLOGNO(00028)
+                     "the stored response says this certificate is REVOKED; the "
                      "revocation is stapled and clients will refuse the connection: "
-                     "replace the certificate now", guard_entry_desc(p, e));
+                     "replace the certificate now");
     }
     return 1;
 }
@@ -237,10 +228,9 @@ void guard_store_persist(guard_t *g, guard_entry_t *e, server_rec *s, apr_pool_t
     }
     rv = og_store_save(&err, p, g->store, e->cert->id, &e->rec, &e->floor);
     if (rv != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, g->store_warned ? APLOG_DEBUG : APLOG_WARNING, rv, s,
-                     OGLOGNO(00021) "%s: cannot persist the response in OCSPGuardStore %s "
+        GUARD_ELOG(g->store_warned ? APLOG_DEBUG : APLOG_WARNING, rv, s, e, p, OGLOGNO(00021) "cannot persist the response in OCSPGuardStore %s "
                      "(%s); it is stapled, but a restart will have to fetch it again: make "
-                     "the directory writable by the server's User", guard_entry_desc(p, e),
+                     "the directory writable by the server's User",
                      g->store_dir, err);
         g->store_warned = 1;
         return;

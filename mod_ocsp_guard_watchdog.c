@@ -1,8 +1,8 @@
 /* mod_ocsp_guard_watchdog.c: the background refresher. One mod_watchdog
  * singleton for the whole server, running in one child (so as the
- * unprivileged User): every second it asks og_sched which certificates are
- * due, fetches and verifies them concurrently (guard_fetch_batch), and hands the
- * outcomes to guard_entry_apply (cache, store, status, logs once per change). */
+ * unprivileged User): every second it takes what is due (og_sched's times)
+ * through the one fetch path (mod_ocsp_guard_fetch.c), which applies each
+ * outcome (cache, store, report row, logs once per change). */
 #include <apr_optional.h>
 #include <mod_watchdog.h>
 
@@ -16,39 +16,25 @@ static void refresh_due(guard_t *g, apr_pool_t *ptemp);
 static APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) *wd_get_instance;
 static APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *wd_register_callback;
 
-/* One tick: expire what passed its nextUpdate, fetch what is due (in
- * parallel, bounded by the longest responder timeout), apply the outcomes. */
+/* One tick: write what the parent left for us, expire what passed its
+ * nextUpdate, fetch what is due (in parallel, bounded by the longest
+ * responder timeout) and apply the outcomes. */
 static void refresh_due(guard_t *g, apr_pool_t *ptemp)
 {
-    apr_array_header_t *due = apr_array_make(ptemp, 8, sizeof(guard_entry_t *));
     apr_time_t now = apr_time_now();
-    int i, longest = 1;
+    apr_array_header_t *due;
+    int i, longest;
 
-    /* what the parent (root) accepted and left for us to write */
     guard_store_flush(g, g->s, ptemp);
     for (i = 0; i < g->entries->nelts; i++) {
-        guard_entry_t *e = APR_ARRAY_IDX(g->entries, i, guard_entry_t *);
-
-        if (!e->url || !e->req_der) {
-            continue;
-        }
-        guard_entry_check_expiry(g, e, g->s, now, ptemp);
-        if (now >= e->next_attempt) {
-            APR_ARRAY_PUSH(due, guard_entry_t *) = e;
-            longest = e->timeout_s > longest ? e->timeout_s : longest;
-        }
+        guard_entry_check_expiry(g, APR_ARRAY_IDX(g->entries, i, guard_entry_t *), g->s, now,
+                                 ptemp);
     }
-    if (!due->nelts) {
-        return;
-    }
-    guard_fetch_batch(g, due, now + apr_time_from_sec(longest + 1), ptemp);
+    due = guard_fetch_due(g, now, &longest, ptemp);
+    guard_fetch_run(g, due, now + apr_time_from_sec(longest + 1), OG_SOURCE_REFRESH, 1, ptemp);
     for (i = 0; i < due->nelts; i++) {
-        guard_entry_t *e = APR_ARRAY_IDX(due, i, guard_entry_t *);
-
-        if (e->batch_state == GUARD_BATCH_ASKED) {
-            guard_entry_apply(g, e, g->s, OG_SOURCE_REFRESH, 1, ptemp);
-            guard_entry_check_expiry(g, e, g->s, apr_time_now(), ptemp);
-        }
+        guard_entry_check_expiry(g, APR_ARRAY_IDX(due, i, guard_entry_t *), g->s,
+                                 apr_time_now(), ptemp);
     }
 }
 
