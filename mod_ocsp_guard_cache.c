@@ -78,10 +78,10 @@ apr_status_t guard_cache_post_config(guard_t *g, server_rec *s, apr_pool_t *pcon
     apr_status_t rv;
     const char *err;
 
-    if (sc->cache_provider) {
-        g->cache = sc->cache_provider;
-        g->cache_inst = sc->cache_inst;
-        g->cache_desc = sc->cache_spec;
+    if (sc->cache.provider) {
+        g->cache = sc->cache.provider;
+        g->cache_inst = sc->cache.inst;
+        g->cache_desc = sc->cache.spec;
     }
     else {
         apr_size_t size = (apr_size_t)g->entries->nelts * OG_RECORD_ROOM_PER_CERT;

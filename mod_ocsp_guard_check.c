@@ -219,7 +219,7 @@ int guard_check_log(guard_t *g, server_rec *s, int log_all, apr_pool_t *ptemp)
         }
         /* the tag is the rule's (og_check.c), one per rule */
         ap_log_error(APLOG_MARK, (int)f->level, 0, s,
-                     "OG%05d: %s%s%s: %s. Effect: %s. Fix: %s%s", f->tag,
+                     "%s: %s%s%s: %s. Effect: %s. Fix: %s%s", f->tag,
                      f->vhost ? "virtual host " : "global configuration",
                      f->vhost ? f->vhost : "",
                      f->at.file ? apr_psprintf(ptemp, " (%s:%d)", f->at.file, f->at.line) : "",

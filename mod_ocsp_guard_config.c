@@ -10,47 +10,51 @@
 
 #include "mod_ocsp_guard_private.h"
 
+/* A directive of the main server only: set_global checks the context, then
+ * calls the setter named in the command's table entry. */
+typedef const char *guard_setter_fn(cmd_parms *cmd, guard_sconf_t *sc, const char *arg);
+typedef struct guard_setter_t {
+    guard_setter_fn *fn;
+} guard_setter_t;
+
+static const char *set_global(cmd_parms *cmd, void *dc, const char *arg);
 static const char *set_enabled(cmd_parms *cmd, void *dc, int flag);
-static const char *set_cache(cmd_parms *cmd, void *dc, const char *arg);
-static const char *set_fleet_cache(cmd_parms *cmd, void *dc, const char *arg);
-static const char *set_store(cmd_parms *cmd, void *dc, const char *arg);
 static const char *set_responder_timeout(cmd_parms *cmd, void *dc, const char *arg);
-static const char *set_prefetch_timeout(cmd_parms *cmd, void *dc, const char *arg);
-static const char *set_renew_window(cmd_parms *cmd, void *dc, const char *arg);
 static const char *set_override(cmd_parms *cmd, void *dc, const char *arg);
-static const char *set_proxy(cmd_parms *cmd, void *dc, const char *arg);
-static const char *set_enforce(cmd_parms *cmd, void *dc, const char *arg);
-static const char *set_retry_delay(cmd_parms *cmd, void *dc, const char *arg);
-static const char *set_max_validity(cmd_parms *cmd, void *dc, const char *arg);
+static guard_setter_fn set_cache, set_fleet_cache, set_store, set_prefetch_timeout,
+                       set_renew_window, set_proxy, set_enforce, set_retry_delay,
+                       set_max_validity;
+
+#define GLOBAL(name, fn, help) \
+    AP_INIT_TAKE1(name, set_global, (void *)&(const guard_setter_t){ fn }, RSRC_CONF, help)
 
 const command_rec guard_cmds[] = {
     AP_INIT_FLAG("OCSPGuard", set_enabled, NULL, RSRC_CONF,
                  "On|Off: let mod_ocsp_guard staple this server's certificates (default On)"),
-    AP_INIT_TAKE1("OCSPGuardCache", set_cache, NULL, RSRC_CONF,
-                  "type[:args]: the mod_socache cache the handshakes read, "
-                  "e.g. shmcb:/run/apache2/ocsp_guard(1048576)"),
-    AP_INIT_TAKE1("OCSPGuardFleetCache", set_fleet_cache, NULL, RSRC_CONF,
-                  "type:args: a network cache shared by a fleet (redis:host:port, memcache:host:port)"),
-    AP_INIT_TAKE1("OCSPGuardStore", set_store, NULL, RSRC_CONF,
-                  "directory where responses persist across restarts"),
+    GLOBAL("OCSPGuardCache", set_cache,
+           "shmcb[:path(size)]: the shared-memory cache the handshakes read, "
+           "e.g. shmcb:/run/apache2/ocsp_guard(1048576)"),
+    GLOBAL("OCSPGuardFleetCache", set_fleet_cache,
+           "type:args: a network cache shared by a fleet (redis:host:port, memcache:host:port)"),
+    GLOBAL("OCSPGuardStore", set_store, "directory where responses persist across restarts"),
     AP_INIT_TAKE1("OCSPGuardResponderTimeout", set_responder_timeout, NULL, RSRC_CONF,
                   "seconds: bound on one responder exchange (default 5)"),
-    AP_INIT_TAKE1("OCSPGuardPrefetchTimeout", set_prefetch_timeout, NULL, RSRC_CONF,
-                  "seconds startup may wait for the first fetch (default 10; 0: background)"),
-    AP_INIT_TAKE1("OCSPGuardRenewWindow", set_renew_window, NULL, RSRC_CONF,
-                  "percent: renew when less than this share of the validity remains (default 50%)"),
+    GLOBAL("OCSPGuardPrefetchTimeout", set_prefetch_timeout,
+           "seconds startup may wait for the first fetch (default 10; 0: background)"),
+    GLOBAL("OCSPGuardRenewWindow", set_renew_window,
+           "percent: renew when less than this share of the validity remains (default 50%)"),
     AP_INIT_TAKE1("OCSPGuardResponderOverride", set_override, NULL, RSRC_CONF,
                   "http URL: use this responder instead of the certificate's AIA URL"),
-    AP_INIT_TAKE1("OCSPGuardProxy", set_proxy, NULL, RSRC_CONF,
-                  "http://host:port: send responder traffic through this HTTP proxy"),
-    AP_INIT_TAKE1("OCSPGuardEnforce", set_enforce, NULL, RSRC_CONF,
-                  "warn|strict: strict fails startup on every error-level finding (default warn)"),
-    AP_INIT_TAKE1("OCSPGuardRetryDelay", set_retry_delay, NULL, RSRC_CONF,
-                  "seconds: first retry after a failed fetch, and the least time between "
-                  "two fetches of a certificate (default 60)"),
-    AP_INIT_TAKE1("OCSPGuardMaxValidity", set_max_validity, NULL, RSRC_CONF,
-                  "duration (e.g. 10d, 36h, 90m, 600s): a response counts as valid for at "
-                  "most this long after its thisUpdate (default 10d, CA/B Forum BR 4.9.10)"),
+    GLOBAL("OCSPGuardProxy", set_proxy,
+           "http://host:port: send responder traffic through this HTTP proxy"),
+    GLOBAL("OCSPGuardEnforce", set_enforce,
+           "warn|strict: strict fails startup on every error-level finding (default warn)"),
+    GLOBAL("OCSPGuardRetryDelay", set_retry_delay,
+           "seconds: first retry after a failed fetch, and the least time between "
+           "two fetches of a certificate (default 60)"),
+    GLOBAL("OCSPGuardMaxValidity", set_max_validity,
+           "duration (e.g. 10d, 36h, 90m, 600s): a response counts as valid for at most "
+           "this long after its thisUpdate (default 10d, CA/B Forum BR 4.9.10)"),
     AP_INIT_TAKE1(NULL, NULL, NULL, 0, NULL)
 };
 
@@ -78,20 +82,13 @@ void *guard_merge_sconf(apr_pool_t *p, void *basev, void *addv)
 
     /* per virtual host */
     MERGE(enabled);
-    c->enabled_at = add->enabled != GUARD_UNSET ? add->enabled_at : base->enabled_at;
     MERGE(responder_timeout);
     MERGE_PTR(override_url);
     c->override_at = add->override_url ? add->override_at : base->override_at;
     /* global only: the directives are refused in virtual hosts, so the
      * base (main server) values are the ones that count */
-    c->cache_spec = base->cache_spec;
-    c->cache_at = base->cache_at;
-    c->cache_provider = base->cache_provider;
-    c->cache_inst = base->cache_inst;
-    c->fleet_spec = base->fleet_spec;
-    c->fleet_at = base->fleet_at;
-    c->fleet_provider = base->fleet_provider;
-    c->fleet_inst = base->fleet_inst;
+    c->cache = base->cache;
+    c->fleet = base->fleet;
     c->store_dir = base->store_dir;
     c->store_at = base->store_at;
     c->max_validity = base->max_validity;
@@ -199,20 +196,24 @@ static const char *check_http_url(cmd_parms *cmd, const char *arg, int want_path
     return err;
 }
 
-static const char *set_enabled(cmd_parms *cmd, void *dc, int flag)
+static const char *set_global(cmd_parms *cmd, void *dc, const char *arg)
 {
-    guard_sconf_t *sc = cmd_sconf(cmd);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
 
     (void)dc;
-    sc->enabled = flag ? 1 : 0;
-    sc->enabled_at = cmd_where(cmd);
+    return err ? err : ((const guard_setter_t *)cmd->info)->fn(cmd, cmd_sconf(cmd), arg);
+}
+
+static const char *set_enabled(cmd_parms *cmd, void *dc, int flag)
+{
+    (void)dc;
+    cmd_sconf(cmd)->enabled = flag ? 1 : 0;
     return NULL;
 }
 
-/* "type[:args]" -> a created socache instance of that provider. */
-static const char *make_socache(cmd_parms *cmd, const char *arg,
-                                const ap_socache_provider_t **pprov,
-                                ap_socache_instance_t **pinst)
+/* "type[:args]" -> a created socache instance of that provider, kept with
+ * the directive's text and place (once only). */
+static const char *make_socache(cmd_parms *cmd, const char *arg, guard_socache_conf_t *sock)
 {
     const char *sep = ap_strchr_c(arg, ':');
     const char *name = sep ? apr_pstrmemdup(cmd->pool, arg, (apr_size_t)(sep - arg)) : arg;
@@ -220,6 +221,10 @@ static const char *make_socache(cmd_parms *cmd, const char *arg,
     const ap_socache_provider_t *prov;
     const char *err;
 
+    if (sock->spec) {
+        return apr_psprintf(cmd->pool, "%s: already set at %s:%d", cmd->cmd->name,
+                            sock->at.file, sock->at.line);
+    }
     prov = ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, name, AP_SOCACHE_PROVIDER_VERSION);
     if (!prov) {
         return apr_psprintf(cmd->pool, "%s: unknown cache type '%s' in '%s'. Maybe you need "
@@ -227,27 +232,18 @@ static const char *make_socache(cmd_parms *cmd, const char *arg,
                             "modules/mod_socache_%s.so (on Debian: a2enmod socache_%s)",
                             cmd->cmd->name, name, arg, name, name, name);
     }
-    err = prov->create(pinst, args, cmd->temp_pool, cmd->pool);
+    err = prov->create(&sock->inst, args, cmd->temp_pool, cmd->pool);
     if (err) {
         return apr_psprintf(cmd->pool, "%s: '%s': %s", cmd->cmd->name, arg, err);
     }
-    *pprov = prov;
+    sock->provider = prov;
+    sock->spec = arg;
+    sock->at = cmd_where(cmd);
     return NULL;
 }
 
-static const char *set_cache(cmd_parms *cmd, void *dc, const char *arg)
+static const char *set_cache(cmd_parms *cmd, guard_sconf_t *sc, const char *arg)
 {
-    guard_sconf_t *sc = cmd_sconf(cmd);
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-
-    (void)dc;
-    if (err) {
-        return err;
-    }
-    if (sc->cache_spec) {
-        return apr_psprintf(cmd->pool, "%s: already set at %s:%d", cmd->cmd->name,
-                            sc->cache_at.file, sc->cache_at.line);
-    }
     /* the handshake path staples what this cache returns without verifying it
      * again: only this machine's shared memory may hold it */
     if (strncasecmp(arg, "shmcb", 5) || (arg[5] && arg[5] != ':')) {
@@ -257,44 +253,20 @@ static const char *set_cache(cmd_parms *cmd, void *dc, const char *arg)
                             "across servers use OCSPGuardFleetCache, whose records are "
                             "verified before use", cmd->cmd->name, arg, cmd->cmd->name);
     }
-    if ((err = make_socache(cmd, arg, &sc->cache_provider, &sc->cache_inst))) {
-        return err;
-    }
-    sc->cache_spec = arg;
-    sc->cache_at = cmd_where(cmd);
-    return NULL;
+    return make_socache(cmd, arg, &sc->cache);
 }
 
-static const char *set_fleet_cache(cmd_parms *cmd, void *dc, const char *arg)
+static const char *set_fleet_cache(cmd_parms *cmd, guard_sconf_t *sc, const char *arg)
 {
-    guard_sconf_t *sc = cmd_sconf(cmd);
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-
-    (void)dc;
-    if (err) {
-        return err;
-    }
     if (strncasecmp(arg, "redis:", 6) && strncasecmp(arg, "memcache:", 9)) {
         return apr_psprintf(cmd->pool, "%s: '%s' is not a network cache; accepted: "
                             "redis:host:port or memcache:host:port", cmd->cmd->name, arg);
     }
-    if ((err = make_socache(cmd, arg, &sc->fleet_provider, &sc->fleet_inst))) {
-        return err;
-    }
-    sc->fleet_spec = arg;
-    sc->fleet_at = cmd_where(cmd);
-    return NULL;
+    return make_socache(cmd, arg, &sc->fleet);
 }
 
-static const char *set_store(cmd_parms *cmd, void *dc, const char *arg)
+static const char *set_store(cmd_parms *cmd, guard_sconf_t *sc, const char *arg)
 {
-    guard_sconf_t *sc = cmd_sconf(cmd);
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-
-    (void)dc;
-    if (err) {
-        return err;
-    }
     if (!*arg) {
         return apr_psprintf(cmd->pool, "%s: needs a directory path", cmd->cmd->name);
     }
@@ -312,30 +284,26 @@ static const char *set_responder_timeout(cmd_parms *cmd, void *dc, const char *a
     return parse_seconds(cmd, arg, 1, 300, &cmd_sconf(cmd)->responder_timeout);
 }
 
-static const char *set_prefetch_timeout(cmd_parms *cmd, void *dc, const char *arg)
+static const char *set_prefetch_timeout(cmd_parms *cmd, guard_sconf_t *sc, const char *arg)
 {
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-
-    (void)dc;
-    return err ? err : parse_seconds(cmd, arg, 0, 600, &cmd_sconf(cmd)->prefetch_timeout);
+    return parse_seconds(cmd, arg, 0, 600, &sc->prefetch_timeout);
 }
 
-static const char *set_renew_window(cmd_parms *cmd, void *dc, const char *arg)
+static const char *set_retry_delay(cmd_parms *cmd, guard_sconf_t *sc, const char *arg)
 {
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-    char *end;
-    long v;
+    return parse_seconds(cmd, arg, 1, 3600, &sc->retry_delay);
+}
 
-    (void)dc;
-    if (err) {
-        return err;
-    }
-    v = strtol(arg, &end, 10);
+static const char *set_renew_window(cmd_parms *cmd, guard_sconf_t *sc, const char *arg)
+{
+    char *end;
+    long v = strtol(arg, &end, 10);
+
     if (end == arg || (*end && strcmp(end, "%")) || v < 1 || v > 99) {
         return apr_psprintf(cmd->pool, "%s: '%s' is not a percentage from 1%% to 99%% "
                             "(e.g. %s 50%%)", cmd->cmd->name, arg, cmd->cmd->name);
     }
-    cmd_sconf(cmd)->renew_window = (int)v;
+    sc->renew_window = (int)v;
     return NULL;
 }
 
@@ -353,59 +321,32 @@ static const char *set_override(cmd_parms *cmd, void *dc, const char *arg)
     return NULL;
 }
 
-static const char *set_proxy(cmd_parms *cmd, void *dc, const char *arg)
+static const char *set_proxy(cmd_parms *cmd, guard_sconf_t *sc, const char *arg)
 {
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *err = check_http_url(cmd, arg, 0);
 
-    (void)dc;
-    if (err || (err = check_http_url(cmd, arg, 0))) {
-        return err;
+    if (!err) {
+        sc->proxy = arg;
     }
-    cmd_sconf(cmd)->proxy = arg;
-    return NULL;
+    return err;
 }
 
-static const char *set_enforce(cmd_parms *cmd, void *dc, const char *arg)
+static const char *set_enforce(cmd_parms *cmd, guard_sconf_t *sc, const char *arg)
 {
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-
-    (void)dc;
-    if (err) {
-        return err;
+    if (!strcasecmp(arg, "warn") || !strcasecmp(arg, "strict")) {
+        sc->enforce_strict = !strcasecmp(arg, "strict");
+        return NULL;
     }
-    if (!strcasecmp(arg, "warn")) {
-        cmd_sconf(cmd)->enforce_strict = 0;
-    }
-    else if (!strcasecmp(arg, "strict")) {
-        cmd_sconf(cmd)->enforce_strict = 1;
-    }
-    else {
-        return apr_psprintf(cmd->pool, "%s: '%s' is not accepted; use warn or strict",
-                            cmd->cmd->name, arg);
-    }
-    return NULL;
-}
-
-static const char *set_retry_delay(cmd_parms *cmd, void *dc, const char *arg)
-{
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-
-    (void)dc;
-    return err ? err : parse_seconds(cmd, arg, 1, 3600, &cmd_sconf(cmd)->retry_delay);
+    return apr_psprintf(cmd->pool, "%s: '%s' is not accepted; use warn or strict",
+                        cmd->cmd->name, arg);
 }
 
 /* "10d", "36h", "90m", "600s" or plain seconds, from 1 s to 3650 days. */
-static const char *set_max_validity(cmd_parms *cmd, void *dc, const char *arg)
+static const char *set_max_validity(cmd_parms *cmd, guard_sconf_t *sc, const char *arg)
 {
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
     char *end;
-    long long v, unit = 1;
+    long long v = strtoll(arg, &end, 10), unit = 1;
 
-    (void)dc;
-    if (err) {
-        return err;
-    }
-    v = strtoll(arg, &end, 10);
     if (end != arg && *end && !end[1]) {
         switch (apr_tolower(*end)) {
         case 's': unit = 1; end++; break;
@@ -420,6 +361,6 @@ static const char *set_max_validity(cmd_parms *cmd, void *dc, const char *arg)
                             "(e.g. %s 10d, or 36h, 90m, 600s)", cmd->cmd->name, arg,
                             cmd->cmd->name);
     }
-    cmd_sconf(cmd)->max_validity = apr_time_from_sec(v * unit);
+    sc->max_validity = apr_time_from_sec(v * unit);
     return NULL;
 }

@@ -23,31 +23,31 @@
 APLOG_USE_MODULE(ocsp_guard);
 extern module AP_MODULE_DECLARE_DATA ocsp_guard_module;
 
-/* One tag per call site, never reused: "OG00042: ". The next free number is
- * kept in tags.next; tests/integration/test_001_tags.py checks uniqueness. */
-#define OGLOGNO(n) "OG" #n ": "
+/* One tag per call site, never reused: "OG00042: " (og_fmt.h's OG_TAG). */
+#define OGLOGNO(n) OG_TAG(n) ": "
 
 #define GUARD_UNSET (-1)
 #define GUARD_MUTEX_TYPE "ocsp-guard-cache"
+
+/* A mod_socache directive: as written, where, and the instance created. */
+typedef struct guard_socache_conf_t {
+    const char *spec;               /* NULL: not set */
+    og_loc_t at;
+    const ap_socache_provider_t *provider;
+    ap_socache_instance_t *inst;
+} guard_socache_conf_t;
 
 /* Per-server configuration. The global fields are only read from the main
  * server (their directives are refused inside <VirtualHost>). */
 typedef struct guard_sconf_t {
     int enabled;                    /* OCSPGuard */
-    og_loc_t enabled_at;
     int responder_timeout;          /* OCSPGuardResponderTimeout, seconds */
     const char *override_url;       /* OCSPGuardResponderOverride */
     og_loc_t override_at;
 
     /* global */
-    const char *cache_spec;         /* OCSPGuardCache as written */
-    og_loc_t cache_at;
-    const ap_socache_provider_t *cache_provider;
-    ap_socache_instance_t *cache_inst;
-    const char *fleet_spec;         /* OCSPGuardFleetCache */
-    og_loc_t fleet_at;
-    const ap_socache_provider_t *fleet_provider;
-    ap_socache_instance_t *fleet_inst;
+    guard_socache_conf_t cache;     /* OCSPGuardCache */
+    guard_socache_conf_t fleet;     /* OCSPGuardFleetCache */
     const char *store_dir;          /* OCSPGuardStore */
     og_loc_t store_at;
     int prefetch_timeout;           /* OCSPGuardPrefetchTimeout, seconds */

@@ -21,7 +21,7 @@ typedef struct guard_row_t {
     og_report_t st;
     int have_st;
     int stapled;
-    const char *cert_status;
+    og_cert_status_e status;        /* NONE: no answer yet */
     apr_time_t renew_at;
 } guard_row_t;
 
@@ -32,6 +32,7 @@ static void render_json(request_rec *r, guard_t *g, apr_array_header_t *rows);
 static void render_html(request_rec *r, apr_array_header_t *rows, int full_page);
 static const char *json_str(apr_pool_t *p, const char *s);
 static const char *json_time(apr_pool_t *p, apr_time_t t);
+static const char *status_text(const guard_row_t *row);
 
 static apr_array_header_t *collect_rows(request_rec *r, guard_t *g)
 {
@@ -53,19 +54,20 @@ static apr_array_header_t *collect_rows(request_rec *r, guard_t *g)
                        == APR_SUCCESS;
         row->stapled = row->have_rec && og_record_stapleable(&row->rec, now);
         if (row->have_rec) {
-            row->cert_status = og_ocsp_status_str(row->rec.cert_status);
+            row->status = row->rec.cert_status;
             row->renew_at = og_sched_renew_at(&g->policy, row->rec.this_update,
                                               row->rec.next_update);
         }
-        else if (row->have_st && row->st.last_cert_status > OG_STATUS_NONE
-                 && row->st.last_cert_status <= OG_STATUS_UNKNOWN) {
-            row->cert_status = og_ocsp_status_str((og_cert_status_e)row->st.last_cert_status);
-        }
-        else {
-            row->cert_status = "none yet";
+        else if (row->have_st) {
+            row->status = row->st.last_cert_status; /* og_report_decode checked the range */
         }
     }
     return rows;
+}
+
+static const char *status_text(const guard_row_t *row)
+{
+    return row->status == OG_STATUS_NONE ? "none yet" : og_ocsp_status_str(row->status);
 }
 
 static const char *json_str(apr_pool_t *p, const char *s)
@@ -128,11 +130,12 @@ static void render_json(request_rec *r, guard_t *g, apr_array_header_t *rows)
                        json_str(p, apr_psprintf(p, "%s:%d", vs->server_hostname,
                                                 vs->addrs ? vs->addrs->host_port : vs->port)));
         }
-        ap_rprintf(r, "],\"responder\":%s,\"responder_origin\":%s,\"must_staple\":%s,"
-                   "\"cert_status\":%s,\"this_update\":%s,\"next_update\":%s,"
+        ap_rprintf(r, "],\"not_after\":%s,\"responder\":%s,\"responder_origin\":%s,"
+                   "\"must_staple\":%s,\"cert_status\":%s,\"this_update\":%s,\"next_update\":%s,"
                    "\"renew_at\":%s,\"source\":%s,\"stapled\":%s,",
+                   json_time(p, e->cert->not_after),
                    json_str(p, e->url), json_str(p, guard_entry_url_origin(p, e)),
-                   e->cert->must_staple ? "true" : "false", json_str(p, row->cert_status),
+                   e->cert->must_staple ? "true" : "false", json_str(p, status_text(row)),
                    json_time(p, row->have_rec ? row->rec.this_update : 0),
                    json_time(p, row->have_rec ? row->rec.next_update : 0),
                    json_time(p, row->renew_at),
@@ -180,7 +183,7 @@ static void render_html(request_rec *r, apr_array_header_t *rows, int full_page)
                    " ms)</td><td>%d</td><td>%s</td><td%s>%s</td></tr>\n",
                    ap_escape_html2(p, e->cert->subject, 0), e->cert->serial_hex, vh,
                    e->url ? ap_escape_html2(p, e->url, 0) : "(none)",
-                   strcmp(row->cert_status, "good") ? " class=\"bad\"" : "", row->cert_status,
+                   row->status != OG_STATUS_GOOD ? " class=\"bad\"" : "", status_text(row),
                    row->have_rec ? og_iso_time(p, row->rec.this_update) : "-",
                    row->have_rec ? og_iso_time(p, row->rec.next_update) : "-",
                    row->renew_at ? og_iso_time(p, row->renew_at) : "-",

@@ -65,8 +65,9 @@ static void drain(og_batch_t *b)
         b->fn(b->items[i], b->pools[i], b->deadline, b->baton);
         b->ran[i] = 1;
     }
-    if (!sigismember(&old, SIGPIPE) && sigpending(&pending) == 0
-        && sigismember(&pending, SIGPIPE)) {
+    /* a thread-directed and a process-directed one may both be pending */
+    for (int k = 0; k < 2 && !sigismember(&old, SIGPIPE) && sigpending(&pending) == 0
+                    && sigismember(&pending, SIGPIPE); k++) {
         struct timespec zero = { 0, 0 };
 
         sigtimedwait(&block, NULL, &zero);

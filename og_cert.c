@@ -147,25 +147,13 @@ apr_status_t og_cert_from_x509(og_cert_t **pcert, const char **perr,
     return APR_SUCCESS;
 }
 
-apr_status_t og_cert_from_pem(og_cert_t **pcert, const char **perr,
-                              apr_pool_t *p, const char *pem, apr_size_t len)
+X509 *og_cert_find_issuer(BIO *bio, X509 *leaf, int limit)
 {
-    BIO *bio = NULL;
-    X509 *leaf = NULL, *x = NULL, *issuer = NULL;
-    apr_status_t rv = APR_EINVAL;
+    X509 *x, *issuer = NULL;
     int n;
 
-    *pcert = NULL;
-    *perr = NULL;
-    bio = BIO_new_mem_buf(pem, (int)len);
-    if (!bio || !(leaf = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
-        *perr = "no certificate in the PEM data";
-        goto cleanup;
-    }
-    /* bounded: a chain longer than this is not a chain */
-    for (n = 0; n < 16 && !issuer; n++) {
-        x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-        if (!x) {
+    for (n = 0; n < limit && !issuer; n++) {
+        if (!(x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
             break;
         }
         if (X509_check_issued(x, leaf) == X509_V_OK) {
@@ -175,7 +163,26 @@ apr_status_t og_cert_from_pem(og_cert_t **pcert, const char **perr,
             X509_free(x);
         }
     }
-    ERR_clear_error(); /* end of PEM data leaves an error on the queue */
+    ERR_clear_error(); /* the end of the PEM data leaves an error on the queue */
+    return issuer;
+}
+
+apr_status_t og_cert_from_pem(og_cert_t **pcert, const char **perr,
+                              apr_pool_t *p, const char *pem, apr_size_t len)
+{
+    BIO *bio = NULL;
+    X509 *leaf = NULL, *issuer = NULL;
+    apr_status_t rv = APR_EINVAL;
+
+    *pcert = NULL;
+    *perr = NULL;
+    bio = BIO_new_mem_buf(pem, (int)len);
+    if (!bio || !(leaf = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+        *perr = "no certificate in the PEM data";
+        goto cleanup;
+    }
+    /* bounded: a chain longer than this is not a chain */
+    issuer = og_cert_find_issuer(bio, leaf, 16);
     rv = og_cert_from_x509(pcert, perr, p, leaf, issuer);
 
 cleanup:

@@ -32,6 +32,10 @@ typedef struct og_cert_t {
 apr_status_t og_cert_from_pem(og_cert_t **pcert, const char **perr,
                               apr_pool_t *p, const char *pem, apr_size_t len);
 
+/* The first of the next `limit` PEM certificates in bio that issued leaf
+ * (a new reference the caller frees), or NULL. */
+X509 *og_cert_find_issuer(BIO *bio, X509 *leaf, int limit);
+
 /* Wrap an X509 we already hold (reference taken) with an optional issuer. */
 apr_status_t og_cert_from_x509(og_cert_t **pcert, const char **perr,
                                apr_pool_t *p, X509 *cert, X509 *issuer);

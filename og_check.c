@@ -13,19 +13,11 @@
 #include "og_check.h"
 #include "og_cert.h"
 
-#define TAG_NO_STAPLING_CACHE   40
-#define TAG_NO_ISSUER           41
-#define TAG_NO_URL              42
-#define TAG_NO_URL_SUMMARY      43
-#define TAG_RETURN_ERRORS       44
-#define TAG_CACHE_TOO_SMALL     45
-#define TAG_OTHER_PROVIDER      46
-#define TAG_REDUNDANT_STAPLING  47
-#define TAG_STORE_UNSAFE        49
 
-static og_finding_t *add(apr_array_header_t *out, og_level_e level, int tag, og_loc_t at,
+static og_finding_t *add(apr_array_header_t *out, og_level_e level, const char *tag, og_loc_t at,
                          const char *vhost);
 static const char *where(apr_pool_t *p, og_loc_t at);
+static const char *first_stapling_on(apr_pool_t *p, apr_hash_t *seen, const og_conf_vhost_t *v);
 static int contains_issuer(BIO *bio, X509 *leaf, int limit);
 static int file_has_issuer(const char *path, X509 *leaf);
 static void rule_stapling_cache(apr_pool_t *p, const og_conf_t *c, apr_array_header_t *out);
@@ -41,7 +33,7 @@ static void rule_other_provider(apr_pool_t *p, const og_conf_t *c, apr_array_hea
 static void rule_redundant_stapling(apr_pool_t *p, const og_conf_t *c, apr_array_header_t *out);
 static void rule_store(apr_pool_t *p, const og_conf_t *c, apr_array_header_t *out);
 
-static og_finding_t *add(apr_array_header_t *out, og_level_e level, int tag, og_loc_t at,
+static og_finding_t *add(apr_array_header_t *out, og_level_e level, const char *tag, og_loc_t at,
                          const char *vhost)
 {
     og_finding_t *f = apr_array_push(out);
@@ -57,6 +49,23 @@ static og_finding_t *add(apr_array_header_t *out, og_level_e level, int tag, og_
 static const char *where(apr_pool_t *p, og_loc_t at)
 {
     return at.file ? apr_psprintf(p, "%s:%d", at.file, at.line) : "(default)";
+}
+
+/* The place of v's 'SSLUseStapling on', the first time it is seen (an
+ * inherited setting is shared by many virtual hosts); NULL otherwise. */
+static const char *first_stapling_on(apr_pool_t *p, apr_hash_t *seen, const og_conf_vhost_t *v)
+{
+    const char *key;
+
+    if (v->use_stapling.flag != 1 || !v->use_stapling.at.file) {
+        return NULL;
+    }
+    key = where(p, v->use_stapling.at);
+    if (apr_hash_get(seen, key, APR_HASH_KEY_STRING)) {
+        return NULL;
+    }
+    apr_hash_set(seen, key, APR_HASH_KEY_STRING, key);
+    return key;
 }
 
 static int guard_on(const og_conf_vhost_t *v)
@@ -76,18 +85,13 @@ static void rule_stapling_cache(apr_pool_t *p, const og_conf_t *c, apr_array_hea
     }
     for (i = 0; i < c->vhosts->nelts; i++) {
         const og_conf_vhost_t *v = APR_ARRAY_IDX(c->vhosts, i, og_conf_vhost_t *);
-        const char *key;
+        const char *key = first_stapling_on(p, seen, v);
         og_finding_t *f;
 
-        if (v->use_stapling.flag != 1 || !v->use_stapling.at.file) {
+        if (!key) {
             continue;
         }
-        key = where(p, v->use_stapling.at);
-        if (apr_hash_get(seen, key, APR_HASH_KEY_STRING)) {
-            continue;
-        }
-        apr_hash_set(seen, key, APR_HASH_KEY_STRING, key);
-        f = add(out, OG_LVL_ERROR, TAG_NO_STAPLING_CACHE, v->use_stapling.at, v->name);
+        f = add(out, OG_LVL_ERROR, OG_CHECK_NO_STAPLING_CACHE, v->use_stapling.at, v->name);
         f->always_fatal = 1;
         f->what = "'SSLUseStapling on' without a global SSLStaplingCache";
         f->effect = "mod_ssl refuses to start (AH01958: no stapling cache available) "
@@ -102,18 +106,10 @@ static void rule_stapling_cache(apr_pool_t *p, const og_conf_t *c, apr_array_hea
 
 static int contains_issuer(BIO *bio, X509 *leaf, int limit)
 {
-    X509 *x;
-    int n, found = 0;
+    X509 *issuer = og_cert_find_issuer(bio, leaf, limit);
 
-    for (n = 0; n < limit && !found; n++) {
-        if (!(x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
-            break;
-        }
-        found = X509_check_issued(x, leaf) == X509_V_OK;
-        X509_free(x);
-    }
-    ERR_clear_error();
-    return found;
+    X509_free(issuer);
+    return issuer != NULL;
 }
 
 static int file_has_issuer(const char *path, X509 *leaf)
@@ -145,7 +141,6 @@ og_certinfo_t og_check_read_cert(apr_pool_t *p, const char *path, const char *ch
         ERR_clear_error();
         return ci;
     }
-    ci.readable = 1;
     leaf = PEM_read_bio_X509(bio, NULL, NULL, NULL);
     if (!leaf) {
         ci.error = "holds no PEM certificate";
@@ -201,7 +196,7 @@ static void rule_certificates(apr_pool_t *p, const og_conf_t *c, og_cert_reader_
                 continue; /* mod_ssl reports unreadable files itself */
             }
             if (!ci.has_issuer && (guard_on(v) || v->use_stapling.flag == 1)) {
-                f = add(out, OG_LVL_ERROR, TAG_NO_ISSUER, cc->at, v->name);
+                f = add(out, OG_LVL_ERROR, OG_CHECK_NO_ISSUER, cc->at, v->name);
                 f->what = apr_psprintf(p, "certificate %s ('%s', serial %s) comes without "
                                        "its issuer: the issuer '%s' is neither after it in "
                                        "the file nor in SSLCertificateChainFile or "
@@ -222,7 +217,7 @@ static void rule_certificates(apr_pool_t *p, const og_conf_t *c, og_cert_reader_
                     first = cc->at;
                 }
                 apr_hash_set(cas, apr_pstrdup(p, ci.issuer_name), APR_HASH_KEY_STRING, "");
-                f = add(out, OG_LVL_INFO, TAG_NO_URL, cc->at, v->name);
+                f = add(out, OG_LVL_INFO, OG_CHECK_NO_URL, cc->at, v->name);
                 f->what = apr_psprintf(p, "certificate %s ('%s', serial %s) has no OCSP URL "
                                        "and no OCSPGuardResponderOverride applies",
                                        cc->path, ci.subject, ci.serial_hex);
@@ -234,7 +229,7 @@ static void rule_certificates(apr_pool_t *p, const og_conf_t *c, og_cert_reader_
         }
     }
     if (no_url) {
-        og_finding_t *f = add(out, OG_LVL_NOTICE, TAG_NO_URL_SUMMARY, first, NULL);
+        og_finding_t *f = add(out, OG_LVL_NOTICE, OG_CHECK_NO_URL_SUMMARY, first, NULL);
 
         for (hi = apr_hash_first(p, cas); hi; hi = apr_hash_next(hi)) {
             const void *k;
@@ -262,7 +257,7 @@ static void rule_return_errors(apr_pool_t *p, const og_conf_t *c, apr_array_head
             || v->return_errors.flag == 0) {
             continue;
         }
-        f = add(out, OG_LVL_WARN, TAG_RETURN_ERRORS, v->guard.at, v->name);
+        f = add(out, OG_LVL_WARN, OG_CHECK_RETURN_ERRORS, v->guard.at, v->name);
         f->what = "this virtual host has 'OCSPGuard Off' and 'SSLUseStapling on', with "
                   "SSLStaplingReturnResponderErrors on (mod_ssl's default)";
         f->effect = "mod_ssl fetches during handshakes and staples the responder's errors "
@@ -307,15 +302,15 @@ static void cache_finding(apr_pool_t *p, apr_array_header_t *out, const og_setti
         return;
     }
     while (whole_records
-           && og_check_shmcb_subcache(need, OG_RECORD_AVG_SIZE, OG_CERT_ID_LEN) < OG_CHECK_ENTRY_MAX) {
+           && og_check_shmcb_subcache(need, OG_RECORD_AVG_SIZE, OG_CERT_ID_LEN) < OG_RECORD_CACHE_FOOTPRINT) {
         need *= 2;
     }
     if (size >= need && (!whole_records || og_check_shmcb_subcache(size, OG_RECORD_AVG_SIZE,
                                                                    OG_CERT_ID_LEN)
-                                           >= OG_CHECK_ENTRY_MAX)) {
+                                           >= OG_RECORD_CACHE_FOOTPRINT)) {
         return;
     }
-    f = add(out, OG_LVL_WARN, TAG_CACHE_TOO_SMALL, cache->at, NULL);
+    f = add(out, OG_LVL_WARN, OG_CHECK_CACHE_TOO_SMALL, cache->at, NULL);
     f->what = apr_psprintf(p, "%s holds %" APR_SIZE_T_FMT " bytes for %s; it needs %"
                            APR_SIZE_T_FMT, directive, size, holds_for, need);
     f->effect = effect;
@@ -365,7 +360,7 @@ static void rule_other_provider(apr_pool_t *p, const og_conf_t *c, apr_array_hea
     if (!c->md_loaded || c->md_stapling.flag != 1) {
         return;
     }
-    f = add(out, OG_LVL_INFO, TAG_OTHER_PROVIDER, c->md_stapling.at, NULL);
+    f = add(out, OG_LVL_INFO, OG_CHECK_OTHER_PROVIDER, c->md_stapling.at, NULL);
     f->what = "mod_md's 'MDStapling on' also offers to staple the certificates it manages";
     f->effect = "mod_ocsp_guard's hook runs before mod_md's, so it staples every certificate "
                 "of virtual hosts with OCSPGuard On; mod_md staples only those with OCSPGuard Off";
@@ -389,15 +384,10 @@ static void rule_redundant_stapling(apr_pool_t *p, const og_conf_t *c, apr_array
         const char *key;
         og_finding_t *f;
 
-        if (!v->ssl || !guard_on(v) || v->use_stapling.flag != 1 || !v->use_stapling.at.file) {
+        if (!v->ssl || !guard_on(v) || !(key = first_stapling_on(p, seen, v))) {
             continue;
         }
-        key = where(p, v->use_stapling.at);
-        if (apr_hash_get(seen, key, APR_HASH_KEY_STRING)) {
-            continue;
-        }
-        apr_hash_set(seen, key, APR_HASH_KEY_STRING, key);
-        f = add(out, OG_LVL_INFO, TAG_REDUNDANT_STAPLING, v->use_stapling.at, v->name);
+        f = add(out, OG_LVL_INFO, OG_CHECK_REDUNDANT_STAPLING, v->use_stapling.at, v->name);
         f->what = "'SSLUseStapling on' where mod_ocsp_guard staples (OCSPGuard On)";
         f->effect = "mod_ssl's own stapling is bypassed for these certificates: its "
                     "SSLStapling* settings (timeouts, error handling, cache) have no effect here";
@@ -417,7 +407,7 @@ static void rule_store(apr_pool_t *p, const og_conf_t *c, apr_array_header_t *ou
     if (!c->store_problem) {
         return;
     }
-    f = add(out, OG_LVL_ERROR, TAG_STORE_UNSAFE, c->store_at, NULL);
+    f = add(out, OG_LVL_ERROR, OG_CHECK_STORE_UNSAFE, c->store_at, NULL);
     f->what = apr_psprintf(p, "OCSPGuardStore %s%s %s", c->store_dir,
                            c->store_at.file ? "" : " (the default)", c->store_problem);
     f->effect = "mod_ocsp_guard does not use it: responses are stapled but not kept "

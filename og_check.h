@@ -12,6 +12,17 @@
 #include "og_fmt.h"
 #include "og_record.h"
 
+/* One tag per rule (README lists each with cause and fix). */
+#define OG_CHECK_NO_STAPLING_CACHE  OG_TAG(00040)
+#define OG_CHECK_NO_ISSUER          OG_TAG(00041)
+#define OG_CHECK_NO_URL             OG_TAG(00042)
+#define OG_CHECK_NO_URL_SUMMARY     OG_TAG(00043)
+#define OG_CHECK_RETURN_ERRORS      OG_TAG(00044)
+#define OG_CHECK_CACHE_TOO_SMALL    OG_TAG(00045)
+#define OG_CHECK_OTHER_PROVIDER     OG_TAG(00046)
+#define OG_CHECK_REDUNDANT_STAPLING OG_TAG(00047)
+#define OG_CHECK_STORE_UNSAFE       OG_TAG(00049)
+
 typedef enum {
     OG_LVL_ERROR = 3,    /* httpd's APLOG_ERR */
     OG_LVL_WARN = 4,
@@ -58,7 +69,7 @@ typedef struct og_conf_t {
 
 typedef struct og_finding_t {
     og_level_e level;
-    int tag;                     /* OG tag number */
+    const char *tag;             /* the rule's OG_CHECK_* tag */
     int always_fatal;            /* fails -t and startup whatever OCSPGuardEnforce says */
     og_loc_t at;
     const char *vhost;           /* NULL: global */
@@ -69,7 +80,6 @@ typedef struct og_finding_t {
 
 /* What the check learnt of one certificate file. */
 typedef struct og_certinfo_t {
-    int readable;
     int has_cert;
     int has_issuer;              /* in the file, the chain file or the CA file */
     int must_staple;
@@ -93,12 +103,17 @@ typedef og_certinfo_t og_cert_reader_fn(apr_pool_t *p, const char *path,
 apr_array_header_t *og_check_run(apr_pool_t *p, const og_conf_t *conf, og_cert_reader_fn *reader);
 
 /* Size of one shmcb subcache's data area for a cache of `size` bytes, as
- * mod_socache_shmcb lays it out for the given object size hint. */
+ * mod_socache_shmcb lays it out for the given object size hint: it derives
+ * the index count from size / (avg_obj + avg_id), halves 256 subcaches while
+ * each would have fewer than twice as many index slots as there are
+ * subcaches, then takes the subcache header and index out of each share
+ * (socache_shmcb_init() in httpd 2.4's modules/cache/mod_socache_shmcb.c;
+ * shmcb keeps this private, so it is re-derived here and rounded up). An
+ * object larger than one subcache's data area is silently never cached. */
 apr_size_t og_check_shmcb_subcache(apr_size_t size, apr_size_t avg_obj, apr_size_t avg_id);
 
 /* Parse the "(size)" of a shmcb argument; 0 when absent. */
 apr_size_t og_check_shmcb_size(const char *spec);
 
-#define OG_CHECK_ENTRY_MAX      (17 * 1024)   /* record header + 16 KiB staple + index */
 
 #endif /* OG_CHECK_H */

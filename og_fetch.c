@@ -34,22 +34,20 @@
 static void set_err(og_fetch_res_t *res, og_fetch_err_e err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void classify_openssl_error(og_fetch_res_t *res);
+static og_fetch_err_e http_reason_kind(int reason);
 
 const char *og_fetch_err_str(og_fetch_err_e e)
 {
-    switch (e) {
-    case OG_FETCH_OK:           return "ok";
-    case OG_FETCH_BAD_URL:      return "bad responder URL";
-    case OG_FETCH_DNS:          return "host name lookup failed";
-    case OG_FETCH_REFUSED:      return "connection failed";
-    case OG_FETCH_TIMEOUT:      return "timeout";
-    case OG_FETCH_HTTP_STATUS:  return "HTTP error status";
-    case OG_FETCH_REDIRECT:     return "redirect (not followed)";
-    case OG_FETCH_CONTENT_TYPE: return "wrong content type";
-    case OG_FETCH_TOO_LARGE:    return "response too large";
-    case OG_FETCH_OTHER:        return "exchange failed";
-    }
-    return "?";
+    static const char *const text[] = {
+        [OG_FETCH_OK] = "ok", [OG_FETCH_BAD_URL] = "bad responder URL",
+        [OG_FETCH_DNS] = "host name lookup failed", [OG_FETCH_REFUSED] = "connection failed",
+        [OG_FETCH_TIMEOUT] = "timeout", [OG_FETCH_HTTP_STATUS] = "HTTP error status",
+        [OG_FETCH_REDIRECT] = "redirect (not followed)",
+        [OG_FETCH_CONTENT_TYPE] = "wrong content type",
+        [OG_FETCH_TOO_LARGE] = "response too large", [OG_FETCH_OTHER] = "exchange failed",
+    };
+
+    return (unsigned)e < sizeof(text) / sizeof(text[0]) ? text[e] : "?";
 }
 
 /* Details quote the network (reason phrases, content types): printable
@@ -69,6 +67,31 @@ static void set_err(og_fetch_res_t *res, og_fetch_err_e err, const char *fmt, ..
             *c = '?';
         }
     }
+}
+
+/* What an HTTP_R_* reason of OpenSSL's HTTP client means for us. */
+static og_fetch_err_e http_reason_kind(int reason)
+{
+    static const struct { int reason; og_fetch_err_e kind; } map[] = {
+        { HTTP_R_RETRY_TIMEOUT, OG_FETCH_TIMEOUT },
+        { HTTP_R_RECEIVED_ERROR, OG_FETCH_HTTP_STATUS },
+        { HTTP_R_STATUS_CODE_UNSUPPORTED, OG_FETCH_HTTP_STATUS },
+        { HTTP_R_REDIRECTION_NOT_ENABLED, OG_FETCH_REDIRECT },
+        { HTTP_R_MISSING_REDIRECT_LOCATION, OG_FETCH_REDIRECT },
+        { HTTP_R_TOO_MANY_REDIRECTIONS, OG_FETCH_REDIRECT },
+        { HTTP_R_UNEXPECTED_CONTENT_TYPE, OG_FETCH_CONTENT_TYPE },
+        { HTTP_R_MISSING_CONTENT_TYPE, OG_FETCH_CONTENT_TYPE },
+        { HTTP_R_MAX_RESP_LEN_EXCEEDED, OG_FETCH_TOO_LARGE },
+        { HTTP_R_ASN1_LEN_EXCEEDS_MAX_RESP_LEN, OG_FETCH_TOO_LARGE },
+    };
+    apr_size_t i;
+
+    for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+        if (map[i].reason == reason) {
+            return map[i].kind;
+        }
+    }
+    return OG_FETCH_OTHER;
 }
 
 /* Walk OpenSSL's error queue; the most specific reason wins. */
@@ -110,27 +133,8 @@ static void classify_openssl_error(og_fetch_res_t *res)
             }
         }
         else if (lib == ERR_LIB_HTTP) {
-            og_fetch_err_e k = OG_FETCH_OTHER;
+            og_fetch_err_e k = http_reason_kind(reason);
 
-            switch (reason) {
-            case HTTP_R_RETRY_TIMEOUT:
-                k = OG_FETCH_TIMEOUT; break;
-            case HTTP_R_RECEIVED_ERROR:
-            case HTTP_R_STATUS_CODE_UNSUPPORTED:
-                k = OG_FETCH_HTTP_STATUS; break;
-            case HTTP_R_REDIRECTION_NOT_ENABLED:
-            case HTTP_R_MISSING_REDIRECT_LOCATION:
-            case HTTP_R_TOO_MANY_REDIRECTIONS:
-                k = OG_FETCH_REDIRECT; break;
-            case HTTP_R_UNEXPECTED_CONTENT_TYPE:
-            case HTTP_R_MISSING_CONTENT_TYPE:
-                k = OG_FETCH_CONTENT_TYPE; break;
-            case HTTP_R_MAX_RESP_LEN_EXCEEDED:
-            case HTTP_R_ASN1_LEN_EXCEEDS_MAX_RESP_LEN:
-                k = OG_FETCH_TOO_LARGE; break;
-            default:
-                break;
-            }
             if (k != OG_FETCH_OTHER && kind == OG_FETCH_OTHER) {
                 /* the specific reason, with OpenSSL's data (code=500, actual=...) */
                 kind = k;

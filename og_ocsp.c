@@ -25,31 +25,28 @@ static og_verdict_e check_times(og_ocsp_result_t *res, OCSP_SINGLERESP *single,
 
 const char *og_ocsp_verdict_str(og_verdict_e v)
 {
-    switch (v) {
-    case OG_VERDICT_OK:             return "ok";
-    case OG_VERDICT_MALFORMED:      return "malformed";
-    case OG_VERDICT_TOO_LARGE:      return "too large";
-    case OG_VERDICT_NOT_SUCCESSFUL: return "not successful";
-    case OG_VERDICT_NOT_BASIC:      return "not a basic response";
-    case OG_VERDICT_NO_SIGNER:      return "signer not found";
-    case OG_VERDICT_BAD_SIGNER:     return "signer not authorized";
-    case OG_VERDICT_BAD_SIGNATURE:  return "bad signature";
-    case OG_VERDICT_WRONG_CERT:     return "response for another certificate";
-    case OG_VERDICT_FUTURE:         return "thisUpdate in the future";
-    case OG_VERDICT_EXPIRED:        return "expired";
-    }
-    return "?";
+    static const char *const text[] = {
+        [OG_VERDICT_OK] = "ok", [OG_VERDICT_MALFORMED] = "malformed",
+        [OG_VERDICT_TOO_LARGE] = "too large", [OG_VERDICT_NOT_SUCCESSFUL] = "not successful",
+        [OG_VERDICT_NOT_BASIC] = "not a basic response",
+        [OG_VERDICT_NO_SIGNER] = "signer not found",
+        [OG_VERDICT_BAD_SIGNER] = "signer not authorized",
+        [OG_VERDICT_BAD_SIGNATURE] = "bad signature",
+        [OG_VERDICT_WRONG_CERT] = "response for another certificate",
+        [OG_VERDICT_FUTURE] = "thisUpdate in the future", [OG_VERDICT_EXPIRED] = "expired",
+    };
+
+    return (unsigned)v < sizeof(text) / sizeof(text[0]) ? text[v] : "?";
 }
 
 const char *og_ocsp_status_str(og_cert_status_e s)
 {
-    switch (s) {
-    case OG_STATUS_NONE:    return "none";
-    case OG_STATUS_GOOD:    return "good";
-    case OG_STATUS_REVOKED: return "revoked";
-    case OG_STATUS_UNKNOWN: return "unknown";
-    }
-    return "?";
+    static const char *const text[] = {
+        [OG_STATUS_NONE] = "none", [OG_STATUS_GOOD] = "good",
+        [OG_STATUS_REVOKED] = "revoked", [OG_STATUS_UNKNOWN] = "unknown",
+    };
+
+    return (unsigned)s < sizeof(text) / sizeof(text[0]) ? text[s] : "?";
 }
 
 static og_verdict_e fail(og_ocsp_result_t *res, og_verdict_e v, const char *fmt, ...)

@@ -18,33 +18,6 @@
 
 #include "og_record.h"
 
-static void put32(unsigned char *p, apr_uint32_t v);
-static void put64(unsigned char *p, apr_int64_t v);
-static apr_uint32_t get32(const unsigned char *p);
-static apr_int64_t get64(const unsigned char *p);
-
-static void put32(unsigned char *p, apr_uint32_t v)
-{
-    p[0] = (unsigned char)(v >> 24); p[1] = (unsigned char)(v >> 16);
-    p[2] = (unsigned char)(v >> 8);  p[3] = (unsigned char)v;
-}
-
-static void put64(unsigned char *p, apr_int64_t v)
-{
-    put32(p, (apr_uint32_t)((apr_uint64_t)v >> 32));
-    put32(p + 4, (apr_uint32_t)((apr_uint64_t)v & 0xffffffffu));
-}
-
-static apr_uint32_t get32(const unsigned char *p)
-{
-    return ((apr_uint32_t)p[0] << 24) | ((apr_uint32_t)p[1] << 16)
-           | ((apr_uint32_t)p[2] << 8) | (apr_uint32_t)p[3];
-}
-
-static apr_int64_t get64(const unsigned char *p)
-{
-    return (apr_int64_t)(((apr_uint64_t)get32(p) << 32) | get32(p + 4));
-}
 
 const char *og_source_str(og_source_e s)
 {
@@ -66,11 +39,11 @@ apr_size_t og_record_encode(unsigned char *buf, apr_size_t cap, const og_record_
         return 0;
     }
     memset(buf, 0, OG_RECORD_HDR_LEN);
-    put32(buf, OG_RECORD_MAGIC);
-    put32(buf + 4, (apr_uint32_t)r->der_len);
-    put64(buf + 8, r->this_update);
-    put64(buf + 16, r->next_update);
-    put64(buf + 24, r->fetched_at);
+    og_put32(buf, OG_RECORD_MAGIC);
+    og_put32(buf + 4, (apr_uint32_t)r->der_len);
+    og_put64(buf + 8, r->this_update);
+    og_put64(buf + 16, r->next_update);
+    og_put64(buf + 24, r->fetched_at);
     buf[32] = (unsigned char)r->cert_status;
     buf[33] = (unsigned char)r->source;
     if (r->der_len) { /* der may be NULL in an empty record */
@@ -83,18 +56,18 @@ int og_record_decode(og_record_t *r, const unsigned char *buf, apr_size_t len)
 {
     apr_uint32_t der_len;
 
-    if (len < OG_RECORD_HDR_LEN || get32(buf) != OG_RECORD_MAGIC) {
+    if (len < OG_RECORD_HDR_LEN || og_get32(buf) != OG_RECORD_MAGIC) {
         return -1;
     }
-    der_len = get32(buf + 4);
+    der_len = og_get32(buf + 4);
     if (der_len > OG_OCSP_MAX_STAPLE || der_len != len - OG_RECORD_HDR_LEN
         || buf[32] > OG_STATUS_UNKNOWN || buf[33] > OG_SOURCE_FLEET
         || buf[34] || buf[35] || buf[36] || buf[37] || buf[38] || buf[39]) {
         return -1; /* bytes 34..39 are written zero: anything else is not ours */
     }
-    r->this_update = get64(buf + 8);
-    r->next_update = get64(buf + 16);
-    r->fetched_at = get64(buf + 24);
+    r->this_update = og_get64(buf + 8);
+    r->next_update = og_get64(buf + 16);
+    r->fetched_at = og_get64(buf + 24);
     r->cert_status = (og_cert_status_e)buf[32];
     r->source = (og_source_e)buf[33];
     r->der = buf + OG_RECORD_HDR_LEN;
@@ -111,21 +84,21 @@ int og_record_stapleable(const og_record_t *r, apr_time_t now)
 
 apr_size_t og_report_encode(unsigned char *buf, const og_report_t *r)
 {
-    apr_size_t n = strlen(r->outcome), i;
+    apr_size_t n = strnlen(r->outcome, OG_REPORT_OUTCOME_MAX), i;
 
     if (n > OG_REPORT_OUTCOME_MAX) {
         n = OG_REPORT_OUTCOME_MAX;
     }
     memset(buf, 0, OG_REPORT_HDR_LEN);
-    put32(buf, OG_REPORT_MAGIC);
-    put32(buf + 4, (apr_uint32_t)r->failures);
+    og_put32(buf, OG_REPORT_MAGIC);
+    og_put32(buf + 4, (apr_uint32_t)r->failures);
     buf[8] = (unsigned char)r->last_cert_status;
     buf[12] = (unsigned char)(n >> 8);
     buf[13] = (unsigned char)n;
-    put64(buf + 16, r->last_attempt);
-    put64(buf + 24, r->last_success);
-    put64(buf + 32, r->next_attempt);
-    put64(buf + 40, r->last_ms);
+    og_put64(buf + 16, r->last_attempt);
+    og_put64(buf + 24, r->last_success);
+    og_put64(buf + 32, r->next_attempt);
+    og_put64(buf + 40, r->last_ms);
     for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char)r->outcome[i];
         buf[OG_REPORT_HDR_LEN + i] = (c >= 0x20 && c < 0x7f) ? c : '?';
@@ -137,7 +110,7 @@ int og_report_decode(og_report_t *r, const unsigned char *buf, apr_size_t len)
 {
     apr_size_t n, i;
 
-    if (len < OG_REPORT_HDR_LEN || get32(buf) != OG_REPORT_MAGIC
+    if (len < OG_REPORT_HDR_LEN || og_get32(buf) != OG_REPORT_MAGIC
         || buf[8] > OG_STATUS_UNKNOWN
         || buf[9] || buf[10] || buf[11] || buf[14] || buf[15]) {
         return -1; /* bytes 9..11 and 14..15 are written zero */
@@ -152,12 +125,12 @@ int og_report_decode(og_report_t *r, const unsigned char *buf, apr_size_t len)
             return -1;
         }
     }
-    r->failures = (int)(apr_int32_t)get32(buf + 4);
+    r->failures = (int)(apr_int32_t)og_get32(buf + 4);
     r->last_cert_status = (og_cert_status_e)buf[8];
-    r->last_attempt = get64(buf + 16);
-    r->last_success = get64(buf + 24);
-    r->next_attempt = get64(buf + 32);
-    r->last_ms = get64(buf + 40);
+    r->last_attempt = og_get64(buf + 16);
+    r->last_success = og_get64(buf + 24);
+    r->next_attempt = og_get64(buf + 32);
+    r->last_ms = og_get64(buf + 40);
     memcpy(r->outcome, buf + OG_REPORT_HDR_LEN, n);
     r->outcome[n] = '\0';
     return 0;

@@ -15,6 +15,10 @@
 /* Room per certificate in a shared cache: a typical response (1.5-3 KiB with
  * an embedded responder certificate) twice over, for rotation. */
 #define OG_RECORD_ROOM_PER_CERT (8 * 1024)
+/* The most one record takes in a shmcb subcache: the record, its key and
+ * shmcb's per-object index, rounded up. A subcache smaller than this cannot
+ * hold a maximal response (og_check's cache-size rule). */
+#define OG_RECORD_CACHE_FOOTPRINT (17 * 1024)
 /* The average record size hinted to the cache (shmcb lays itself out by it). */
 #define OG_RECORD_AVG_SIZE      2048
 

@@ -14,14 +14,17 @@ void og_sched_defaults(og_sched_policy_t *pol)
 apr_time_t og_sched_renew_at(const og_sched_policy_t *pol, apr_time_t this_update,
                              apr_time_t next_update)
 {
-    apr_interval_time_t validity = next_update - this_update;
+    apr_uint64_t validity, lead;
 
-    if (validity <= 0) {
+    if (next_update <= this_update) {
         return next_update;
     }
-    /* divide first: validity * renew_window overflows past ~5,800 years */
-    return next_update - (validity / 100 * pol->renew_window
-                          + validity % 100 * pol->renew_window / 100);
+    /* unsigned, and divided first: the times may come from shared memory any
+     * child can write, and validity * renew_window overflows past ~5,800 years */
+    validity = (apr_uint64_t)next_update - (apr_uint64_t)this_update;
+    lead = validity / 100 * (apr_uint64_t)pol->renew_window
+           + validity % 100 * (apr_uint64_t)pol->renew_window / 100;
+    return (apr_time_t)((apr_uint64_t)next_update - lead); /* window is 1..99 */
 }
 
 apr_interval_time_t og_sched_backoff(const og_sched_policy_t *pol, int failures,

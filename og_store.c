@@ -40,6 +40,7 @@
 
 struct og_store_t {
     const char *dir;
+    const char *parent;         /* the directory that holds it */
     int dfd;
     int pfd;                    /* the parent, when root keeps the floors file */
     const char *floors_name;    /* "<base>.floors" in the parent */
@@ -48,10 +49,6 @@ struct og_store_t {
 };
 
 static int sha256(unsigned char *out, const unsigned char *d, apr_size_t len);
-static void put32(unsigned char *b, apr_uint32_t v);
-static void put64(unsigned char *b, apr_int64_t v);
-static apr_uint32_t get32(const unsigned char *b);
-static apr_int64_t get64(const unsigned char *b);
 static int user_can_write(const struct stat *st, uid_t uid, gid_t gid);
 static apr_status_t dfd_cleanup(void *data);
 static const char *mode_desc(apr_pool_t *p, const struct stat *st);
@@ -61,29 +58,6 @@ static int sha256(unsigned char *out, const unsigned char *d, apr_size_t len)
     unsigned int n = 0;
 
     return EVP_Digest(d, len, out, &n, EVP_sha256(), NULL) == 1 && n == OG_STORE_HASH;
-}
-
-static void put32(unsigned char *b, apr_uint32_t v)
-{
-    b[0] = (unsigned char)(v >> 24); b[1] = (unsigned char)(v >> 16);
-    b[2] = (unsigned char)(v >> 8);  b[3] = (unsigned char)v;
-}
-
-static void put64(unsigned char *b, apr_int64_t v)
-{
-    put32(b, (apr_uint32_t)((apr_uint64_t)v >> 32));
-    put32(b + 4, (apr_uint32_t)((apr_uint64_t)v & 0xffffffffu));
-}
-
-static apr_uint32_t get32(const unsigned char *b)
-{
-    return ((apr_uint32_t)b[0] << 24) | ((apr_uint32_t)b[1] << 16)
-           | ((apr_uint32_t)b[2] << 8) | (apr_uint32_t)b[3];
-}
-
-static apr_int64_t get64(const unsigned char *b)
-{
-    return (apr_int64_t)(((apr_uint64_t)get32(b) << 32) | get32(b + 4));
 }
 
 /* Could uid (primary group gid, and its supplementary groups) create,
@@ -153,7 +127,7 @@ apr_status_t og_store_open(og_store_t **pst, const char **perr, apr_pool_t *p,
         path[strlen(path) - 1] = '\0';
     }
     slash = strrchr(path, '/');
-    if (!slash || !slash[1]) {
+    if (path[0] != '/' || !slash || !slash[1]) {
         *perr = "is not an absolute path to a directory below /";
         return APR_EINVAL;
     }
@@ -227,6 +201,7 @@ apr_status_t og_store_open(og_store_t **pst, const char **perr, apr_pool_t *p,
         }
     }
     st->dir = path;
+    st->parent = parent;
     st->dfd = dfd;
     st->pfd = -1;
     st->uid = uid;
@@ -274,15 +249,72 @@ apr_size_t og_store_encode(unsigned char *buf, const unsigned char *id,
     memcpy(buf, OG_STORE_MAGIC, 4);
     buf[4] = OG_STORE_VERSION;
     memcpy(buf + 8, id, OG_CERT_ID_LEN);
-    put32(buf + 28, 0);
-    put64(buf + 32, floor->newest_this_update);
-    put64(buf + 40, floor->revoked_this_update);
-    put64(buf + 48, floor->revoked_at);
-    put32(buf + 56, (apr_uint32_t)rlen);
+    og_put32(buf + 28, 0);
+    og_put64(buf + 32, floor->newest_this_update);
+    og_put64(buf + 40, floor->revoked_this_update);
+    og_put64(buf + 48, floor->revoked_at);
+    og_put32(buf + 56, (apr_uint32_t)rlen);
     if (!sha256(buf + OG_STORE_HDR + rlen, buf, OG_STORE_HDR + rlen)) {
         return 0;
     }
     return OG_STORE_HDR + rlen + OG_STORE_HASH;
+}
+
+/* Put buf in place as `name` inside the directory dfd (shown as `dir`): an
+ * O_CREAT|O_EXCL|O_NOFOLLOW temp file with a random name, fchmod 0600 (and,
+ * when `give` and this process is root, fchown to uid/gid), fsync, renameat
+ * over name (which replaces whatever is there, a planted link included,
+ * without following it), fsync of the directory. */
+static apr_status_t replace_file(const char **perr, apr_pool_t *p, int dfd, const char *dir,
+                                 const char *name, const unsigned char *buf, apr_size_t len,
+                                 int give, uid_t uid, gid_t gid)
+{
+    unsigned char rnd[8];
+    const char *tmp;
+    apr_size_t off = 0;
+    int fd, err = 0;
+
+    if (apr_generate_random_bytes(rnd, sizeof(rnd)) != APR_SUCCESS) {
+        *perr = "no random bytes for a temp file name";
+        return APR_EGENERAL;
+    }
+    tmp = apr_pstrcat(p, ".", name, ".", og_hex(p, rnd, sizeof(rnd)), ".tmp", NULL);
+    fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC
+                | O_NOCTTY, 0600);
+    if (fd < 0) {
+        *perr = apr_psprintf(p, "cannot create %s/%s: %s", dir, tmp, strerror(errno));
+        return APR_FROM_OS_ERROR(errno);
+    }
+    while (off < len && !err) {
+        ssize_t n = write(fd, buf + off, len - off);
+
+        if (n > 0) {
+            off += (apr_size_t)n;
+        }
+        else if (n == 0 || errno != EINTR) {
+            err = n < 0 ? errno : EIO;
+        }
+    }
+    if (!err && (fchmod(fd, 0600) != 0 || (give && geteuid() == 0 && fchown(fd, uid, gid) != 0)
+                 || fsync(fd) != 0)) {
+        err = errno;
+    }
+    if (close(fd) != 0 && !err) {
+        err = errno;
+    }
+    if (err) {
+        *perr = apr_psprintf(p, "cannot write %s/%s: %s", dir, tmp, strerror(err));
+    }
+    else if (renameat(dfd, tmp, dfd, name) != 0) {
+        err = errno;
+        *perr = apr_psprintf(p, "cannot rename %s/%s to %s: %s", dir, tmp, name, strerror(err));
+    }
+    if (err) {
+        unlinkat(dfd, tmp, 0);
+        return APR_FROM_OS_ERROR(err);
+    }
+    fsync(dfd); /* make the rename itself durable */
+    return APR_SUCCESS;
 }
 
 apr_status_t og_store_save(const char **perr, apr_pool_t *p, og_store_t *st,
@@ -290,74 +322,16 @@ apr_status_t og_store_save(const char **perr, apr_pool_t *p, og_store_t *st,
                            const og_floor_t *floor)
 {
     unsigned char *buf = apr_palloc(p, OG_STORE_MAX);
-    unsigned char rnd[8];
-    const char *idhex = og_hex(p, id, OG_CERT_ID_LEN);
-    const char *name = apr_pstrcat(p, idhex, OG_STORE_SUFFIX, NULL);
-    const char *tmp;
-    apr_size_t total = og_store_encode(buf, id, rec, floor), off = 0;
-    apr_status_t rv = APR_SUCCESS;
-    int fd = -1;
+    apr_size_t total = og_store_encode(buf, id, rec, floor);
 
     *perr = NULL;
     if (!total) {
         *perr = "response too large for the store";
         return APR_EINVAL;
     }
-    if (apr_generate_random_bytes(rnd, sizeof(rnd)) != APR_SUCCESS) {
-        *perr = "no random bytes for a temp file name";
-        return APR_EGENERAL;
-    }
-    tmp = apr_pstrcat(p, ".", idhex, ".", og_hex(p, rnd, sizeof(rnd)), ".tmp", NULL);
-    fd = openat(st->dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK
-                | O_CLOEXEC | O_NOCTTY, 0600);
-    if (fd < 0) {
-        *perr = apr_psprintf(p, "cannot create %s/%s: %s", st->dir, tmp, strerror(errno));
-        return APR_FROM_OS_ERROR(errno);
-    }
-    while (off < total) {
-        ssize_t n = write(fd, buf + off, total - off);
-
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            *perr = apr_psprintf(p, "cannot write %s/%s: %s", st->dir, tmp,
-                                 n < 0 ? strerror(errno) : "short write");
-            rv = n < 0 ? APR_FROM_OS_ERROR(errno) : APR_EGENERAL;
-            goto fail;
-        }
-        off += (apr_size_t)n;
-    }
-    if (fchmod(fd, 0600) != 0 || (geteuid() == 0 && fchown(fd, st->uid, st->gid) != 0)
-        || fsync(fd) != 0) {
-        *perr = apr_psprintf(p, "cannot finish %s/%s: %s", st->dir, tmp, strerror(errno));
-        rv = APR_FROM_OS_ERROR(errno);
-        goto fail;
-    }
-    if (close(fd) != 0) {
-        fd = -1;
-        *perr = apr_psprintf(p, "cannot write %s/%s: %s", st->dir, tmp, strerror(errno));
-        rv = APR_FROM_OS_ERROR(errno);
-        goto fail;
-    }
-    fd = -1;
-    /* renameat replaces whatever "<id>.ocsp" is, a planted link included,
-     * without following it */
-    if (renameat(st->dfd, tmp, st->dfd, name) != 0) {
-        *perr = apr_psprintf(p, "cannot rename %s/%s to %s: %s", st->dir, tmp, name,
-                             strerror(errno));
-        rv = APR_FROM_OS_ERROR(errno);
-        goto fail;
-    }
-    fsync(st->dfd); /* make the rename itself durable */
-    return APR_SUCCESS;
-
-fail:
-    if (fd >= 0) {
-        close(fd);
-    }
-    unlinkat(st->dfd, tmp, 0);
-    return rv;
+    return replace_file(perr, p, st->dfd, st->dir,
+                        apr_pstrcat(p, og_hex(p, id, OG_CERT_ID_LEN), OG_STORE_SUFFIX, NULL),
+                        buf, total, 1, st->uid, st->gid);
 }
 
 apr_status_t og_store_parse(og_record_t *rec, og_floor_t *floor, const char **perr,
@@ -378,15 +352,22 @@ apr_status_t og_store_parse(og_record_t *rec, og_floor_t *floor, const char **pe
     }
     if (data[4] == 1) {
         hdr = OG_STORE_V1_HDR;
-        rlen = get32(data + 28);
+        rlen = og_get32(data + 28);
     }
-    else if (data[4] == OG_STORE_VERSION && len >= OG_STORE_HDR + OG_STORE_HASH
-             && get32(data + 28) == 0 /* flags: none defined */) {
+    else if (data[4] == OG_STORE_VERSION && len < OG_STORE_HDR + OG_STORE_HASH) {
+        *perr = "truncated or padded";
+        return APR_EINVAL;
+    }
+    else if (data[4] == OG_STORE_VERSION && og_get32(data + 28) != 0) {
+        *perr = apr_psprintf(p, "unknown flags 0x%x", (unsigned)og_get32(data + 28));
+        return APR_EINVAL;
+    }
+    else if (data[4] == OG_STORE_VERSION) {
         hdr = OG_STORE_HDR;
-        rlen = get32(data + 56);
-        f.newest_this_update = get64(data + 32);
-        f.revoked_this_update = get64(data + 40);
-        f.revoked_at = get64(data + 48);
+        rlen = og_get32(data + 56);
+        f.newest_this_update = og_get64(data + 32);
+        f.revoked_this_update = og_get64(data + 40);
+        f.revoked_at = og_get64(data + 48);
     }
     else {
         *perr = apr_psprintf(p, "store format version %d, this module reads 1 and %d",
@@ -504,11 +485,12 @@ apr_status_t og_store_floors_parse(apr_hash_t *floors, const char **perr,
     apr_size_t n, i;
 
     *perr = NULL;
-    if (len < OG_FLOORS_HDR + OG_STORE_HASH || memcmp(data, "OGFL", 4) != 0 || data[4] != 1) {
+    if (len < OG_FLOORS_HDR + OG_STORE_HASH || memcmp(data, "OGFL", 4) != 0 || data[4] != 1
+        || data[5] || data[6] || data[7]) {
         *perr = "not a mod_ocsp_guard floors file";
         return APR_EINVAL;
     }
-    n = get32(data + 8);
+    n = og_get32(data + 8);
     if (n > OG_FLOORS_MAX_ENTRIES || len != OG_FLOORS_HDR + n * OG_FLOORS_ENTRY + OG_STORE_HASH) {
         *perr = "truncated or padded";
         return APR_EINVAL;
@@ -522,9 +504,9 @@ apr_status_t og_store_floors_parse(apr_hash_t *floors, const char **perr,
         const unsigned char *e = data + OG_FLOORS_HDR + i * OG_FLOORS_ENTRY;
         og_floor_t f, *have = apr_hash_get(floors, e, OG_CERT_ID_LEN);
 
-        f.newest_this_update = get64(e + 20);
-        f.revoked_this_update = get64(e + 28);
-        f.revoked_at = get64(e + 36);
+        f.newest_this_update = og_get64(e + 20);
+        f.revoked_this_update = og_get64(e + 28);
+        f.revoked_at = og_get64(e + 36);
         if (!have) {
             have = apr_pcalloc(hp, sizeof(*have));
             apr_hash_set(floors, apr_pmemdup(hp, e, OG_CERT_ID_LEN), OG_CERT_ID_LEN, have);
@@ -583,11 +565,9 @@ apr_status_t og_store_floors_load(og_store_t *st, apr_hash_t *floors, const char
 apr_status_t og_store_floors_save(og_store_t *st, apr_hash_t *floors, const char **perr,
                                   apr_pool_t *p)
 {
-    apr_size_t n = apr_hash_count(floors), total, off = 0, i = 0;
-    unsigned char *buf, rnd[8];
+    apr_size_t n = apr_hash_count(floors), total, i = 0;
+    unsigned char *buf;
     apr_hash_index_t *hi;
-    const char *tmp;
-    int fd, ok;
 
     *perr = NULL;
     if (st->pfd < 0) {
@@ -610,44 +590,17 @@ apr_status_t og_store_floors_save(og_store_t *st, apr_hash_t *floors, const char
         apr_hash_this(hi, &key, &klen, &val);
         f = val;
         memcpy(e, key, OG_CERT_ID_LEN);
-        put64(e + 20, f->newest_this_update);
-        put64(e + 28, f->revoked_this_update);
-        put64(e + 36, f->revoked_at);
+        og_put64(e + 20, f->newest_this_update);
+        og_put64(e + 28, f->revoked_this_update);
+        og_put64(e + 36, f->revoked_at);
     }
-    put32(buf + 8, (apr_uint32_t)i);
+    og_put32(buf + 8, (apr_uint32_t)i);
     total = OG_FLOORS_HDR + i * OG_FLOORS_ENTRY + OG_STORE_HASH;
-    if (!sha256(buf + total - OG_STORE_HASH, buf, total - OG_STORE_HASH)
-        || apr_generate_random_bytes(rnd, sizeof(rnd)) != APR_SUCCESS) {
-        *perr = "cannot hash or draw random bytes";
+    if (!sha256(buf + total - OG_STORE_HASH, buf, total - OG_STORE_HASH)) {
+        *perr = "cannot hash";
         return APR_EGENERAL;
     }
-    tmp = apr_pstrcat(p, ".", st->floors_name, ".", og_hex(p, rnd, sizeof(rnd)), ".tmp", NULL);
-    fd = openat(st->pfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
-                0600);
-    if (fd < 0) {
-        *perr = apr_psprintf(p, "cannot create %s: %s", tmp, strerror(errno));
-        return APR_FROM_OS_ERROR(errno);
-    }
-    while (off < total) {
-        ssize_t w = write(fd, buf + off, total - off);
-
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w <= 0) {
-            break;
-        }
-        off += (apr_size_t)w;
-    }
-    ok = off == total && fsync(fd) == 0;
-    if (close(fd) != 0) {
-        ok = 0;
-    }
-    if (!ok || renameat(st->pfd, tmp, st->pfd, st->floors_name) != 0) {
-        *perr = apr_psprintf(p, "cannot write %s: %s", st->floors_name, strerror(errno));
-        unlinkat(st->pfd, tmp, 0);
-        return APR_EGENERAL;
-    }
-    fsync(st->pfd);
-    return APR_SUCCESS;
+    /* root's own file, in the directory only root can write */
+    return replace_file(perr, p, st->pfd, st->parent, st->floors_name,
+                        buf, total, 0, 0, 0);
 }

@@ -7,7 +7,9 @@ PACKAGES="
   build-essential make
   apache2 apache2-dev libapr1-dev libaprutil1-dev
   openssl libssl-dev
-  libcmocka-dev
+  libcmocka-dev valgrind
+  clang libclang-rt-14-dev
+  iproute2 util-linux
   python3 python3-pytest python3-cryptography
   curl gnutls-bin
 "

@@ -8,13 +8,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def code_tags():
-    """Tags of log call sites (OGLOGNO) and of the configuration rules (og_check.c's TAG_*)."""
+    """Tags of log call sites (OGLOGNO) and of the configuration rules (OG_TAG, og_check.h)."""
     tags = []
-    for path in glob.glob(os.path.join(REPO, '*.c')):
+    for path in glob.glob(os.path.join(REPO, '*.c')) + glob.glob(os.path.join(REPO, '*.h')):
         with open(path) as f:
             text = f.read()
-        tags += re.findall(r'OGLOGNO\((\d{5})\)', text)
-        tags += ['%05d' % int(n) for n in re.findall(r'#define TAG_\w+\s+(\d+)', text)]
+        tags += re.findall(r'(?:OGLOGNO|OG_TAG)\((\d{5})\)', text)
     return tags
 
 
@@ -36,3 +35,18 @@ def test_readme_lists_exactly_the_real_tags():
         readme = set(re.findall(r'OG(\d{5})', f.read()))
     assert readme <= set(code_tags()), sorted(readme - set(code_tags()))
     assert set(code_tags()) <= readme, f'tags missing from README: {sorted(set(code_tags()) - readme)}'
+
+
+CORE_MAY_INCLUDE = re.compile(r'^(apr[_.]|apu|openssl/|og_|[a-z]+\.h$|sys/|arpa/|netinet/)')
+
+
+def test_core_files_include_no_httpd_header():
+    # the core (og_*.c, og_*.h) builds without httpd: only APR, OpenSSL, POSIX and itself
+    bad = []
+    for path in glob.glob(os.path.join(REPO, 'og_*.[ch]')):
+        with open(path) as f:
+            for line in f:
+                m = re.match(r'\s*#\s*include\s*[<"]([^>"]+)[>"]', line)
+                if m and (not CORE_MAY_INCLUDE.match(m.group(1)) or m.group(1).startswith(('http', 'mod_', 'ap_', 'util_', 'unixd'))):
+                    bad.append(f'{os.path.basename(path)}: {m.group(1)}')
+    assert not bad, bad

@@ -246,7 +246,7 @@ def test_status_page_reports_every_certificate(httpd_factory, pki, front):
     certs = {c['subject'].split(',')[0]: c for c in doc['certificates']}
     assert len(doc['certificates']) == 4
     fields = {'id', 'subject', 'serial', 'vhosts', 'responder', 'cert_status', 'this_update', 'next_update',
-              'renew_at', 'last_fetch', 'consecutive_failures', 'source', 'stapled'}
+              'renew_at', 'last_fetch', 'consecutive_failures', 'source', 'stapled', 'not_after'}
     for c in doc['certificates']:
         assert fields <= set(c), set(c)
         assert set(c['last_fetch']) == {'time', 'outcome', 'ms'}
@@ -257,6 +257,7 @@ def test_status_page_reports_every_certificate(httpd_factory, pki, front):
     assert good['this_update'] and good['next_update'] and good['renew_at']
     assert good['last_fetch']['outcome'] == 'ok: good' and good['consecutive_failures'] == 0
     assert len(good['id']) == 40 and good['serial'] == pki.leaves['good'].serial_hex
+    assert good['not_after'] == pki.leaves['good'].not_after.strftime('%Y-%m-%dT%H:%M:%SZ')
     revoked = certs['CN=revoked.localhost']
     assert revoked['cert_status'] == 'revoked' and revoked['stapled'] is True
     nourl = certs['CN=nourl.localhost']

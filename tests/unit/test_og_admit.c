@@ -1,7 +1,8 @@
 /* test_og_admit.c: the monotonic rule over plain structs: a newer response
  * replaces the held one; the same bytes, the same thisUpdate, anything older
  * than the floor or the held response (a replay) and a good answer from
- * before a seen revocation are kept out; the floor only rises. */
+ * before a seen revocation are kept out; the floor only rises, except
+ * that a time no verified response could have set is dropped. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -265,6 +266,34 @@ static void test_floor_merge_keeps_the_newest_per_field(void **state)
     assert_true(none.revoked_at == T0 - 7 * HOUR);
 }
 
+static void test_floor_clamp_drops_times_no_verified_response_could_have_set(void **state)
+{
+    apr_time_t now = T0;
+    og_floor_t future = { now + OG_OCSP_SKEW + 1, now + OG_OCSP_SKEW + 1, now - HOUR };
+    og_floor_t edge = { now + OG_OCSP_SKEW, now + OG_OCSP_SKEW, now - HOUR };
+    og_floor_t mixed = { now + 365 * 24 * HOUR, now - HOUR, now - 2 * HOUR };
+    og_ocsp_result_t res = verified(OG_STATUS_GOOD, now);
+
+    (void)state;
+    /* a poisoned floor from the store or a fleet cache: a year ahead would
+     * lock every response out as "older" for a year */
+    og_floor_clamp(&future, now);
+    assert_true(future.newest_this_update == 0);
+    assert_true(future.revoked_this_update == 0);
+    assert_true(future.revoked_at == 0);
+    assert_int_equal(og_admit(&future, NULL, &res, new_der, sizeof(new_der)), OG_ADMIT_NEWER);
+    /* within the clock skew a verified response could have set it: kept */
+    og_floor_clamp(&edge, now);
+    assert_true(edge.newest_this_update == now + OG_OCSP_SKEW);
+    assert_true(edge.revoked_this_update == now + OG_OCSP_SKEW);
+    assert_true(edge.revoked_at == now - HOUR);
+    /* each field on its own */
+    og_floor_clamp(&mixed, now);
+    assert_true(mixed.newest_this_update == 0);
+    assert_true(mixed.revoked_this_update == now - HOUR);
+    assert_true(mixed.revoked_at == now - 2 * HOUR);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -281,6 +310,7 @@ int main(void)
         cmocka_unit_test(test_admit_verdicts_have_distinct_names),
         cmocka_unit_test(test_floor_raise_keeps_the_newest_per_field),
         cmocka_unit_test(test_floor_merge_keeps_the_newest_per_field),
+        cmocka_unit_test(test_floor_clamp_drops_times_no_verified_response_could_have_set),
     };
     return cmocka_run_group_tests_name("og_admit", tests, NULL, NULL);
 }

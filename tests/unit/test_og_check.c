@@ -24,7 +24,7 @@ static og_certinfo_t fake_reader(apr_pool_t *p, const char *path, const char *ch
     (void)p;
     (void)ca;
     memset(&ci, 0, sizeof(ci));
-    ci.readable = ci.has_cert = 1;
+    ci.has_cert = 1;
     ci.subject = "CN=test";
     ci.issuer_name = "CN=Test Intermediate";
     ci.serial_hex = "01";
@@ -69,12 +69,12 @@ static og_conf_t *conf(void)
     return c;
 }
 
-static const og_finding_t *find(apr_array_header_t *fs, int tag)
+static const og_finding_t *find(apr_array_header_t *fs, const char *tag)
 {
     int i;
 
     for (i = 0; i < fs->nelts; i++) {
-        if (APR_ARRAY_IDX(fs, i, og_finding_t).tag == tag) {
+        if (!strcmp(APR_ARRAY_IDX(fs, i, og_finding_t).tag, tag)) {
             return &APR_ARRAY_IDX(fs, i, og_finding_t);
         }
     }
@@ -90,7 +90,7 @@ static void test_check_use_stapling_without_cache_is_fatal(void **state)
     (void)state;
     v->use_stapling.flag = 1;
     v->use_stapling.at = at(14);
-    f = find(og_check_run(pool, c, fake_reader), 40);
+    f = find(og_check_run(pool, c, fake_reader), OG_CHECK_NO_STAPLING_CACHE);
     assert_non_null(f);
     assert_int_equal(f->level, OG_LVL_ERROR);
     assert_true(f->always_fatal);
@@ -101,7 +101,7 @@ static void test_check_use_stapling_without_cache_is_fatal(void **state)
     c->stapling_cache.flag = 1;
     c->stapling_cache.value = "shmcb:/var/run/apache2/ssl_stapling(131072)";
     c->stapling_cache.at = at(1);
-    assert_null(find(og_check_run(pool, c, fake_reader), 40));
+    assert_null(find(og_check_run(pool, c, fake_reader), OG_CHECK_NO_STAPLING_CACHE));
 }
 
 static void test_check_inherited_use_stapling_is_reported_once(void **state)
@@ -117,7 +117,7 @@ static void test_check_inherited_use_stapling_is_reported_once(void **state)
     a->use_stapling.at = b->use_stapling.at = at(3); /* inherited from the main server */
     fs = og_check_run(pool, c, fake_reader);
     for (i = 0; i < fs->nelts; i++) {
-        n += APR_ARRAY_IDX(fs, i, og_finding_t).tag == 40;
+        n += !strcmp(APR_ARRAY_IDX(fs, i, og_finding_t).tag, OG_CHECK_NO_STAPLING_CACHE);
     }
     assert_int_equal(n, 1);
 }
@@ -129,7 +129,7 @@ static void test_check_missing_issuer_is_an_error_with_cat_fix(void **state)
     const og_finding_t *f;
 
     (void)state;
-    f = find(og_check_run(pool, c, fake_reader), 41);
+    f = find(og_check_run(pool, c, fake_reader), OG_CHECK_NO_ISSUER);
     assert_non_null(f);
     assert_int_equal(f->level, OG_LVL_ERROR);
     assert_false(f->always_fatal);
@@ -138,7 +138,7 @@ static void test_check_missing_issuer_is_an_error_with_cat_fix(void **state)
     /* fixed with SSLCertificateChainFile */
     v->chain_file.flag = 1;
     v->chain_file.value = "/certs/chain.pem";
-    assert_null(find(og_check_run(pool, c, fake_reader), 41));
+    assert_null(find(og_check_run(pool, c, fake_reader), OG_CHECK_NO_ISSUER));
 }
 
 static void test_check_no_url_is_info_plus_one_notice(void **state)
@@ -154,12 +154,12 @@ static void test_check_no_url_is_info_plus_one_notice(void **state)
     for (i = 0; i < fs->nelts; i++) {
         const og_finding_t *f = &APR_ARRAY_IDX(fs, i, og_finding_t);
         assert_true(f->level != OG_LVL_ERROR);
-        infos += f->tag == 42 && f->level == OG_LVL_INFO;
-        notices += f->tag == 43 && f->level == OG_LVL_NOTICE;
+        infos += !strcmp(f->tag, OG_CHECK_NO_URL) && f->level == OG_LVL_INFO;
+        notices += !strcmp(f->tag, OG_CHECK_NO_URL_SUMMARY) && f->level == OG_LVL_NOTICE;
     }
     assert_int_equal(infos, 2);
     assert_int_equal(notices, 1);
-    assert_non_null(strstr(find(fs, 43)->what, "CN=Test Intermediate"));
+    assert_non_null(strstr(find(fs, OG_CHECK_NO_URL_SUMMARY)->what, "CN=Test Intermediate"));
 }
 
 static void test_check_override_silences_no_url(void **state)
@@ -170,7 +170,7 @@ static void test_check_override_silences_no_url(void **state)
     (void)state;
     v->override_url.flag = 1;
     v->override_url.value = "http://ocsp.test/";
-    assert_null(find(og_check_run(pool, c, fake_reader), 42));
+    assert_null(find(og_check_run(pool, c, fake_reader), OG_CHECK_NO_URL));
 }
 
 static void test_check_return_errors_for_mod_ssl_stapled_vhost(void **state)
@@ -187,12 +187,12 @@ static void test_check_return_errors_for_mod_ssl_stapled_vhost(void **state)
     v->guard.at = at(33);
     v->use_stapling.flag = 1;
     v->use_stapling.at = at(34);
-    f = find(og_check_run(pool, c, fake_reader), 44);
+    f = find(og_check_run(pool, c, fake_reader), OG_CHECK_RETURN_ERRORS);
     assert_non_null(f);
     assert_int_equal(f->level, OG_LVL_WARN);
     assert_non_null(strstr(f->fix, "SSLStaplingReturnResponderErrors off"));
     v->return_errors.flag = 0;
-    assert_null(find(og_check_run(pool, c, fake_reader), 44));
+    assert_null(find(og_check_run(pool, c, fake_reader), OG_CHECK_RETURN_ERRORS));
 }
 
 static void test_check_cache_too_small_names_the_size(void **state)
@@ -208,11 +208,11 @@ static void test_check_cache_too_small_names_the_size(void **state)
     c->guard_cache.flag = 1;
     c->guard_cache.value = "shmcb:/run/og(32768)";
     c->guard_cache.at = at(2);
-    f = find(og_check_run(pool, c, fake_reader), 45);
+    f = find(og_check_run(pool, c, fake_reader), OG_CHECK_CACHE_TOO_SMALL);
     assert_non_null(f);
     assert_non_null(strstr(f->fix, "OCSPGuardCache shmcb:/run/og("));
     c->guard_cache.value = "shmcb:/run/og(1048576)";
-    assert_null(find(og_check_run(pool, c, fake_reader), 45));
+    assert_null(find(og_check_run(pool, c, fake_reader), OG_CHECK_CACHE_TOO_SMALL));
 }
 
 static void test_check_shmcb_subcache_model(void **state)
@@ -221,7 +221,7 @@ static void test_check_shmcb_subcache_model(void **state)
     /* 512 KiB with 2 KiB objects: 8 subcaches of about 64 KiB */
     assert_true(og_check_shmcb_subcache(512 * 1024, 2048, 20) > 60 * 1024);
     /* 32 KiB: 2 subcaches, too small for a 16 KiB response plus header */
-    assert_true(og_check_shmcb_subcache(32 * 1024, 2048, 20) < OG_CHECK_ENTRY_MAX);
+    assert_true(og_check_shmcb_subcache(32 * 1024, 2048, 20) < OG_RECORD_CACHE_FOOTPRINT);
     assert_int_equal(og_check_shmcb_size("shmcb:/x/y(12345)"), 12345);
     assert_int_equal(og_check_shmcb_size("shmcb"), 0);
 }
@@ -236,7 +236,7 @@ static void test_check_mod_md_stapling_is_info(void **state)
     c->md_loaded = 1;
     c->md_stapling.flag = 1;
     c->md_stapling.at = at(5);
-    f = find(og_check_run(pool, c, fake_reader), 46);
+    f = find(og_check_run(pool, c, fake_reader), OG_CHECK_OTHER_PROVIDER);
     assert_non_null(f);
     assert_int_equal(f->level, OG_LVL_INFO);
     assert_non_null(strstr(f->effect, "mod_ocsp_guard"));
@@ -254,12 +254,12 @@ static void test_check_redundant_use_stapling_is_info(void **state)
     c->stapling_cache.at = at(1);
     v->use_stapling.flag = 1;
     v->use_stapling.at = at(13);
-    f = find(og_check_run(pool, c, fake_reader), 47);
+    f = find(og_check_run(pool, c, fake_reader), OG_CHECK_REDUNDANT_STAPLING);
     assert_non_null(f);
     assert_int_equal(f->level, OG_LVL_INFO);
     assert_non_null(strstr(f->fix, "site.conf:13"));
     v->guard.flag = 0; /* left to mod_ssl: then it is not redundant */
-    assert_null(find(og_check_run(pool, c, fake_reader), 47));
+    assert_null(find(og_check_run(pool, c, fake_reader), OG_CHECK_REDUNDANT_STAPLING));
 }
 
 static void test_check_clean_config_has_no_findings(void **state)

@@ -178,6 +178,9 @@ static void test_one_second_deadline_holds_against_a_400ms_responder(void **stat
     int round;
 
     (void)state;
+    if (getenv("OG_ISOLATED_NET")) {
+        skip(); /* loopback is down in a fresh namespace: nobody could connect */
+    }
     for (round = 0; round < 3; round++) {
         og_fetch_req_t req;
         og_fetch_res_t res;
@@ -211,6 +214,9 @@ static void test_deadline_ends_a_slower_responder_on_time(void **state)
     pthread_t tid;
 
     (void)state;
+    if (getenv("OG_ISOLATED_NET")) {
+        skip(); /* loopback is down in a fresh namespace: nobody could connect */
+    }
     slow_server_start(&sv, &tid, 1500);
     memset(&req, 0, sizeof(req));
     req.der = der;

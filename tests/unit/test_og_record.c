@@ -257,6 +257,24 @@ static void test_report_decoded_outcome_is_always_nul_terminated(void **state)
     assert_int_equal(strlen(out.outcome), OG_REPORT_OUTCOME_MAX);
 }
 
+static void test_report_decode_refuses_reserved_bytes_set(void **state)
+{
+    static const int reserved[] = { 9, 10, 11, 14, 15 };
+    unsigned char buf[OG_REPORT_MAX];
+    og_report_t in = sample_report("ok"), out;
+    apr_size_t len, i;
+
+    (void)state;
+    len = og_report_encode(buf, &in);
+    for (i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
+        assert_int_equal(buf[reserved[i]], 0);
+        buf[reserved[i]] = 1;
+        assert_int_equal(og_report_decode(&out, buf, len), -1);
+        buf[reserved[i]] = 0;
+    }
+    assert_int_equal(og_report_decode(&out, buf, len), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -271,6 +289,7 @@ int main(void)
         cmocka_unit_test(test_report_decode_refuses_length_mismatch),
         cmocka_unit_test(test_report_decode_refuses_status_out_of_range),
         cmocka_unit_test(test_report_decoded_outcome_is_always_nul_terminated),
+        cmocka_unit_test(test_report_decode_refuses_reserved_bytes_set),
     };
     return cmocka_run_group_tests_name("og_record", tests, NULL, NULL);
 }

@@ -3,7 +3,8 @@
  * of damage is reported (never trusted), and a name planted in the store (a
  * link, a FIFO, a directory, an oversize file, another owner's file) is
  * refused without being followed or read. og_store_open refuses directories
- * the server's User could subvert. Everything lives under one mkdtemp in
+ * the server's User could subvert; root's floors file beside the store
+ * round-trips, merges and refuses damage. Everything lives under one mkdtemp in
  * /tmp, removed at the end; the tests that need root skip without it. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -163,6 +164,44 @@ static apr_size_t build_v1(unsigned char *buf, const og_record_t *rec)
         return 0;
     }
     return 32 + rlen + 32;
+}
+
+/* Recompute the SHA-256 that ends a store or floors file of len bytes, so
+ * that only the check under test can refuse it. */
+static int rehash(unsigned char *d, apr_size_t len)
+{
+    unsigned int hlen = 0;
+
+    return EVP_Digest(d, len - 32, d + len - 32, &hlen, EVP_sha256(), NULL) == 1
+           && hlen == 32 ? 0 : -1;
+}
+
+static void put64(unsigned char *b, apr_int64_t v)
+{
+    put32(b, (apr_uint32_t)((apr_uint64_t)v >> 32));
+    put32(b + 4, (apr_uint32_t)((apr_uint64_t)v & 0xffffffffu));
+}
+
+/* A floors file by hand, from the layout at the top of og_store.c: "OGFL",
+ * 1, 3 zero bytes, u32 N, N entries (id, 3 x i64), SHA-256. */
+static apr_size_t build_floors(unsigned char *buf, const unsigned char (*ids)[20],
+                               const og_floor_t *floors, int n)
+{
+    int i;
+
+    memset(buf, 0, 12);
+    memcpy(buf, "OGFL", 4);
+    buf[4] = 1;
+    put32(buf + 8, (apr_uint32_t)n);
+    for (i = 0; i < n; i++) {
+        unsigned char *e = buf + 12 + 44 * i;
+
+        memcpy(e, ids[i], 20);
+        put64(e + 20, floors[i].newest_this_update);
+        put64(e + 28, floors[i].revoked_this_update);
+        put64(e + 36, floors[i].revoked_at);
+    }
+    return rehash(buf, 12 + 44 * (apr_size_t)n + 32) == 0 ? 12 + 44 * (apr_size_t)n + 32 : 0;
 }
 
 static void on_alarm(int sig)
@@ -335,6 +374,29 @@ static void test_store_foreign_file_is_refused(void **state)
     assert_int_equal(spit(store_file(), d, (apr_size_t)len), 0);
     assert_int_equal(og_store_load(&out, &fout, &err, pool, st, id), APR_EINVAL);
     assert_non_null(strstr(err, "version 3"));
+}
+
+static void test_store_reserved_bytes_or_flags_set_are_refused(void **state)
+{
+    static const int reserved[] = { 5, 6, 7, 28, 31 };  /* 3 zero bytes, u32 flags */
+    og_record_t in = sample_record(), out;
+    og_floor_t fl = sample_floor(), fout;
+    const char *err;
+    static unsigned char d[OG_STORE_MAX];
+    apr_size_t len, i;
+
+    (void)state;
+    len = og_store_encode(d, id, &in, &fl);
+    assert_true(len > 0);
+    for (i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
+        assert_int_equal(d[reserved[i]], 0);
+        d[reserved[i]] = 1;
+        assert_int_equal(rehash(d, len), 0); /* a valid checksum: the check is the field's */
+        assert_int_equal(og_store_parse(&out, &fout, &err, pool, d, len, id), APR_EINVAL);
+        d[reserved[i]] = 0;
+    }
+    assert_int_equal(rehash(d, len), 0);
+    assert_int_equal(og_store_parse(&out, &fout, &err, pool, d, len, id), APR_SUCCESS);
 }
 
 static void test_store_file_of_another_certificate_is_refused(void **state)
@@ -785,6 +847,126 @@ static void test_store_as_root_saves_files_owned_by_the_user(void **state)
     assert_int_equal(og_store_load(&out, &fout, &err, pool, s, id), APR_SUCCESS);
 }
 
+/* --- the floors file (root's, beside the store) --- */
+
+static void test_store_floors_are_kept_only_by_root_for_another_user(void **state)
+{
+    apr_hash_t *floors = apr_hash_make(pool);
+    const char *err;
+
+    (void)state;
+    /* the fixture's store is this process' own (uid 0 as root): no floors file */
+    assert_int_equal(og_store_floors_save(st, floors, &err, pool), APR_ENOTIMPL);
+    assert_int_equal(og_store_floors_load(st, floors, &err, pool), APR_ENOTIMPL);
+}
+
+static void test_store_floors_round_trip_as_root(void **state)
+{
+    static const unsigned char id2[20] = { 0xaa, 0xbb };
+    og_floor_t f1 = sample_floor(), f2 = { apr_time_from_sec(1600000000), 0, 0 };
+    const char *parent = fresh_path(), *err, *path;
+    const char *dir = apr_pstrcat(pool, parent, "/store", NULL);
+    apr_hash_t *out = apr_hash_make(pool), *in = apr_hash_make(pool);
+    const og_floor_t *g1, *g2;
+    og_store_t *s = NULL;
+    struct stat sb;
+    int tmp = -1;
+
+    (void)state;
+    if (geteuid() != 0) {
+        skip();
+    }
+    assert_int_equal(mkdir(parent, 0700), 0);
+    assert_int_equal(og_store_open(&s, &err, pool, dir, NOBODY, NOBODY, 1), APR_SUCCESS);
+    assert_int_equal(og_store_floors_load(s, out, &err, pool), APR_ENOENT);
+    apr_hash_set(in, id, sizeof(id), &f1);
+    apr_hash_set(in, id2, sizeof(id2), &f2);
+    assert_int_equal(og_store_floors_save(s, in, &err, pool), APR_SUCCESS);
+    path = og_store_floors_path(s, pool);
+    assert_string_equal(path, apr_pstrcat(pool, dir, ".floors", NULL));
+    assert_int_equal(lstat(path, &sb), 0);
+    assert_true(S_ISREG(sb.st_mode));
+    assert_int_equal(sb.st_uid, 0);              /* root's, not the User's */
+    assert_int_equal(sb.st_mode & 07777, 0600);
+    assert_int_equal(count_entries(parent, &tmp), 2); /* store/ and store.floors */
+    assert_int_equal(tmp, 0);
+    assert_int_equal(og_store_floors_load(s, out, &err, pool), APR_SUCCESS);
+    assert_int_equal(apr_hash_count(out), 2);
+    g1 = apr_hash_get(out, id, sizeof(id));
+    g2 = apr_hash_get(out, id2, sizeof(id2));
+    assert_non_null(g1);
+    assert_non_null(g2);
+    assert_true(g1->newest_this_update == f1.newest_this_update);
+    assert_true(g1->revoked_this_update == f1.revoked_this_update);
+    assert_true(g1->revoked_at == f1.revoked_at);
+    assert_true(g2->newest_this_update == f2.newest_this_update);
+    assert_true(g2->revoked_this_update == 0);
+    /* one the User could have written is not believed */
+    assert_int_equal(chown(path, NOBODY, NOBODY), 0);
+    assert_int_equal(og_store_floors_load(s, apr_hash_make(pool), &err, pool), APR_EINVAL);
+}
+
+static void test_store_floors_parse_merges_the_newest_per_field(void **state)
+{
+    static const unsigned char ids[2][20] = { { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+                                                15, 16, 17, 18, 19, 20 }, { 0xcc } };
+    og_floor_t f[2] = { { apr_time_from_sec(1700000000), apr_time_from_sec(1690000000),
+                          apr_time_from_sec(1689990000) },
+                        { apr_time_from_sec(1600000000), 0, 0 } };
+    og_floor_t held = { apr_time_from_sec(1700003600), apr_time_from_sec(1680000000),
+                        apr_time_from_sec(1679990000) };
+    static unsigned char buf[12 + 2 * 44 + 32];
+    apr_hash_t *floors = apr_hash_make(pool);
+    const og_floor_t *g;
+    const char *err;
+    apr_size_t len;
+
+    (void)state;
+    apr_hash_set(floors, id, sizeof(id), &held);
+    len = build_floors(buf, ids, f, 2);
+    assert_int_equal(len, sizeof(buf));
+    assert_int_equal(og_store_floors_parse(floors, &err, buf, len), APR_SUCCESS);
+    assert_int_equal(apr_hash_count(floors), 2);
+    g = apr_hash_get(floors, id, sizeof(id));
+    assert_true(g->newest_this_update == apr_time_from_sec(1700003600));  /* held's */
+    assert_true(g->revoked_this_update == apr_time_from_sec(1690000000)); /* the file's, */
+    assert_true(g->revoked_at == apr_time_from_sec(1689990000));          /* with its time */
+    g = apr_hash_get(floors, ids[1], sizeof(ids[1]));
+    assert_non_null(g);
+    assert_true(g->newest_this_update == apr_time_from_sec(1600000000));
+}
+
+static void test_store_floors_damage_is_refused(void **state)
+{
+    static const unsigned char ids[1][20] = { { 7 } };
+    og_floor_t f[1] = { { apr_time_from_sec(1700000000), 0, 0 } };
+    static unsigned char buf[12 + 44 + 32 + 1];
+    const char *err;
+    apr_size_t len;
+
+    (void)state;
+    len = build_floors(buf, ids, f, 1);
+    assert_true(len > 0);
+    assert_int_equal(og_store_floors_parse(apr_hash_make(pool), &err, buf, len), APR_SUCCESS);
+    buf[30] ^= 0x01;
+    assert_int_equal(og_store_floors_parse(apr_hash_make(pool), &err, buf, len), APR_EINVAL);
+    assert_non_null(strstr(err, "checksum"));
+    buf[30] ^= 0x01;
+    assert_int_equal(og_store_floors_parse(apr_hash_make(pool), &err, buf, len - 1), APR_EINVAL);
+    assert_non_null(strstr(err, "truncated or padded"));
+    buf[len] = 0;
+    assert_int_equal(og_store_floors_parse(apr_hash_make(pool), &err, buf, len + 1), APR_EINVAL);
+    assert_non_null(strstr(err, "truncated or padded"));
+    put32(buf + 8, OG_FLOORS_MAX_ENTRIES + 1);
+    assert_int_equal(rehash(buf, len), 0);
+    assert_int_equal(og_store_floors_parse(apr_hash_make(pool), &err, buf, len), APR_EINVAL);
+    put32(buf + 8, 1);
+    buf[0] = 'X';
+    assert_int_equal(rehash(buf, len), 0);
+    assert_int_equal(og_store_floors_parse(apr_hash_make(pool), &err, buf, len), APR_EINVAL);
+    assert_non_null(strstr(err, "not a mod_ocsp_guard floors file"));
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -795,6 +977,7 @@ int main(void)
         T(test_store_flipped_byte_is_a_checksum_mismatch),
         T(test_store_truncated_or_padded_file_is_refused),
         T(test_store_foreign_file_is_refused),
+        T(test_store_reserved_bytes_or_flags_set_are_refused),
         T(test_store_file_of_another_certificate_is_refused),
         T(test_store_floor_round_trips_with_the_record),
         T(test_store_version_1_file_loads_with_floor_from_its_record),
@@ -815,6 +998,10 @@ int main(void)
         T(test_store_open_without_prepare_leaves_missing_directory_missing),
         T(test_store_open_with_prepare_creates_directory_0700_for_the_user),
         T(test_store_as_root_saves_files_owned_by_the_user),
+        T(test_store_floors_are_kept_only_by_root_for_another_user),
+        T(test_store_floors_round_trip_as_root),
+        T(test_store_floors_parse_merges_the_newest_per_field),
+        T(test_store_floors_damage_is_refused),
     };
     int rv;
 
