@@ -57,8 +57,9 @@ static void exchange_batch(guard_t *g, apr_array_header_t *due, apr_time_t deadl
     }
     xb.proxy = g->proxy;
     xb.max_validity = g->max_validity;
-    og_batch_run(ran, jobs, n, GUARD_FETCH_THREADS, deadline, GUARD_FETCH_MIN_LEFT,
-                 exchange_one, &xb, p);
+    /* how many ran is in ran[], per job */
+    (void)og_batch_run(ran, jobs, n, GUARD_FETCH_THREADS, deadline, GUARD_FETCH_MIN_LEFT,
+                       exchange_one, &xb, p);
     for (i = 0; i < n; i++) {
         if (ran[i]) {
             ((guard_entry_t *)jobs[i])->batch_state = GUARD_BATCH_ASKED;

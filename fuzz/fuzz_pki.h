@@ -109,7 +109,8 @@ static inline tp_ident_t fz_make(const char *label, const char *cn, const tp_ide
     tp_ident_t id;
 
     fz_rand_seed(label);
-    id = tp_make(cn, issuer, serial, is_ca, ocsp_signing, url, 0);
+    id = tp_make(cn, issuer, serial, (tp_opts_t){ .is_ca = is_ca, .ocsp_signing = ocsp_signing,
+                                              .ocsp_url = url });
     if (!id.key || !id.cert) {
         fprintf(stderr, "fuzz_pki: cannot make %s\n", cn);
         abort();

@@ -36,10 +36,18 @@ static inline void tp_ext(X509 *cert, X509 *issuer, int nid, const char *value)
     }
 }
 
-/* Make a certificate for `cn`, signed by `issuer` (NULL: self-signed). */
+/* What a test certificate is, by name: tp_make(..., (tp_opts_t){ .is_ca = 1 }). */
+typedef struct tp_opts_t {
+    int is_ca;                /* basicConstraints CA:TRUE */
+    int ocsp_signing;         /* extendedKeyUsage OCSPSigning (a delegated responder) */
+    const char *ocsp_url;     /* AIA OCSP URL, or NULL */
+    int must_staple;          /* TLS Feature status_request */
+} tp_opts_t;
+
+/* Make a certificate for `cn`, signed by `issuer` (NULL: self-signed); key
+ * and cert NULL when OpenSSL fails. */
 static inline tp_ident_t tp_make(const char *cn, const tp_ident_t *issuer, long serial,
-                          int is_ca, int ocsp_signing, const char *ocsp_url,
-                          int must_staple)
+                                 tp_opts_t o)
 {
     tp_ident_t id;
     X509_NAME *name;
@@ -55,23 +63,28 @@ static inline tp_ident_t tp_make(const char *cn, const tp_ident_t *issuer, long 
     X509_set_issuer_name(id.cert, issuer ? X509_get_subject_name(issuer->cert) : name);
     X509_set_pubkey(id.cert, id.key);
     tp_ext(id.cert, issuer ? issuer->cert : NULL, NID_basic_constraints,
-           is_ca ? "critical,CA:TRUE" : "CA:FALSE");
+           o.is_ca ? "critical,CA:TRUE" : "CA:FALSE");
     tp_ext(id.cert, issuer ? issuer->cert : NULL, NID_subject_key_identifier, "hash");
     if (issuer) {
         tp_ext(id.cert, issuer->cert, NID_authority_key_identifier, "keyid");
     }
-    if (ocsp_signing) {
+    if (o.ocsp_signing) {
         tp_ext(id.cert, issuer ? issuer->cert : NULL, NID_ext_key_usage, "OCSPSigning");
     }
-    if (ocsp_url) {
+    if (o.ocsp_url) {
         char buf[256];
-        snprintf(buf, sizeof(buf), "OCSP;URI:%s", ocsp_url);
+        snprintf(buf, sizeof(buf), "OCSP;URI:%s", o.ocsp_url);
         tp_ext(id.cert, issuer ? issuer->cert : NULL, NID_info_access, buf);
     }
-    if (must_staple) {
+    if (o.must_staple) {
         tp_ext(id.cert, issuer ? issuer->cert : NULL, NID_tlsfeature, "status_request");
     }
-    X509_sign(id.cert, issuer ? issuer->key : id.key, EVP_sha256());
+    if (X509_sign(id.cert, issuer ? issuer->key : id.key, EVP_sha256()) <= 0) {
+        X509_free(id.cert);
+        EVP_PKEY_free(id.key);
+        id.cert = NULL;
+        id.key = NULL;
+    }
     return id;
 }
 
@@ -113,41 +126,49 @@ typedef struct tp_resp_opts_t {
 } tp_resp_opts_t;
 
 /* A signed OCSP response DER for (cert, issuer), signed by signer; the
- * signer certificate is embedded unless it is the issuer. Caller frees. */
+ * signer certificate is embedded unless it is the issuer. Caller frees with
+ * OPENSSL_free. NULL (and *plen 0) when any OpenSSL step fails. */
 static inline unsigned char *tp_response(X509 *cert, X509 *issuer, const tp_ident_t *signer,
-                                  const tp_resp_opts_t *o, int *plen)
+                                         const tp_resp_opts_t *o, int *plen)
 {
     OCSP_BASICRESP *bs = OCSP_BASICRESP_new();
-    OCSP_RESPONSE *resp;
+    OCSP_RESPONSE *resp = NULL;
     OCSP_CERTID *id = OCSP_cert_to_id(o->id_md ? o->id_md : EVP_sha1(), cert, issuer);
     ASN1_TIME *thisupd = X509_gmtime_adj(NULL, o->this_off);
     ASN1_TIME *nextupd = o->no_next ? NULL : X509_gmtime_adj(NULL, o->next_off);
     ASN1_TIME *revtime = X509_gmtime_adj(NULL, -86400);
     unsigned char *der = NULL;
     STACK_OF(X509) *certs = sk_X509_new_null();
-    int i;
+    int i, ok = bs && id && thisupd && revtime && certs && (o->no_next || nextupd);
+    int delegated = X509_cmp(signer->cert, issuer) != 0;
 
-    for (i = 0; i < o->padding; i++) {
-        OCSP_CERTID *other;
+    for (i = 0; ok && i < o->padding; i++) {
         ASN1_INTEGER *serial = ASN1_INTEGER_new();
-        ASN1_INTEGER_set(serial, 100000 + i);
-        other = OCSP_cert_id_new(EVP_sha1(), X509_get_subject_name(issuer),
-                                 X509_get0_pubkey_bitstr(issuer), serial);
-        OCSP_basic_add1_status(bs, other, V_OCSP_CERTSTATUS_GOOD, 0, NULL, thisupd, nextupd);
+        OCSP_CERTID *other = NULL;
+
+        ok = serial && ASN1_INTEGER_set(serial, 100000 + i)
+             && (other = OCSP_cert_id_new(EVP_sha1(), X509_get_subject_name(issuer),
+                                          X509_get0_pubkey_bitstr(issuer), serial))
+             && OCSP_basic_add1_status(bs, other, V_OCSP_CERTSTATUS_GOOD, 0, NULL, thisupd,
+                                       nextupd);
         OCSP_CERTID_free(other);
         ASN1_INTEGER_free(serial);
     }
-    OCSP_basic_add1_status(bs, id, o->status,
-                           o->status == V_OCSP_CERTSTATUS_REVOKED ? OCSP_REVOKED_STATUS_KEYCOMPROMISE : 0,
-                           o->status == V_OCSP_CERTSTATUS_REVOKED ? revtime : NULL,
-                           thisupd, nextupd);
-    if (X509_cmp(signer->cert, issuer) != 0) {
-        sk_X509_push(certs, signer->cert);
+    ok = ok && OCSP_basic_add1_status(bs, id, o->status,
+                                      o->status == V_OCSP_CERTSTATUS_REVOKED
+                                      ? OCSP_REVOKED_STATUS_KEYCOMPROMISE : 0,
+                                      o->status == V_OCSP_CERTSTATUS_REVOKED ? revtime : NULL,
+                                      thisupd, nextupd);
+    ok = ok && (!delegated || sk_X509_push(certs, signer->cert))
+         && OCSP_basic_sign(bs, signer->cert, signer->key, EVP_sha256(), certs,
+                            delegated ? 0 : OCSP_NOCERTS) == 1
+         && (resp = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, bs))
+         && (*plen = i2d_OCSP_RESPONSE(resp, &der)) > 0;
+    if (!ok) {
+        OPENSSL_free(der);
+        der = NULL;
+        *plen = 0;
     }
-    OCSP_basic_sign(bs, signer->cert, signer->key, EVP_sha256(), certs,
-                    X509_cmp(signer->cert, issuer) != 0 ? 0 : OCSP_NOCERTS);
-    resp = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, bs);
-    *plen = i2d_OCSP_RESPONSE(resp, &der);
     OCSP_RESPONSE_free(resp);
     OCSP_BASICRESP_free(bs);
     OCSP_CERTID_free(id);

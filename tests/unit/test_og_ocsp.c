@@ -26,13 +26,13 @@ static int setup(void **state)
 
     (void)state;
     apr_pool_create(&pool, NULL);
-    ca = tp_make("Test CA", NULL, 1, 1, 0, NULL, 0);
-    otherca = tp_make("Other CA", NULL, 2, 1, 0, NULL, 0);
-    responder = tp_make("Test OCSP Responder", &ca, 3, 0, 1, NULL, 0);
-    plainleaf = tp_make("plain.localhost", &ca, 4, 0, 0, NULL, 0);
-    lookalike = tp_make("Test OCSP Responder", NULL, 3, 0, 1, NULL, 0);
-    leaf = tp_make("good.localhost", &ca, 10, 0, 0, "http://127.0.0.1:9/", 0);
-    leaf2 = tp_make("other.localhost", &ca, 11, 0, 0, "http://127.0.0.1:9/", 0);
+    ca = tp_make("Test CA", NULL, 1, (tp_opts_t){ .is_ca = 1 });
+    otherca = tp_make("Other CA", NULL, 2, (tp_opts_t){ .is_ca = 1 });
+    responder = tp_make("Test OCSP Responder", &ca, 3, (tp_opts_t){ .ocsp_signing = 1 });
+    plainleaf = tp_make("plain.localhost", &ca, 4, (tp_opts_t){ 0 });
+    lookalike = tp_make("Test OCSP Responder", NULL, 3, (tp_opts_t){ .ocsp_signing = 1 });
+    leaf = tp_make("good.localhost", &ca, 10, (tp_opts_t){ .ocsp_url = "http://127.0.0.1:9/" });
+    leaf2 = tp_make("other.localhost", &ca, 11, (tp_opts_t){ .ocsp_url = "http://127.0.0.1:9/" });
     pem = tp_pem_chain(leaf.cert, ca.cert, &len);
     assert_int_equal(og_cert_from_pem(&cert, &err, pool, pem, len), APR_SUCCESS);
     free(pem);
@@ -54,6 +54,7 @@ static og_verdict_e verify_with(X509 *for_cert, const tp_ident_t *signer,
     int len;
     unsigned char *der = tp_response(for_cert, ca.cert, signer, &o, &len);
 
+    assert_non_null(der); /* the test PKI made its response */
     og_ocsp_verify(res, cert, der, (apr_size_t)len, apr_time_now(), 0);
     OPENSSL_free(der);
     return res->verdict;
@@ -278,6 +279,7 @@ static void test_garbage_and_trailing_bytes_are_malformed(void **state)
     og_ocsp_verify(&res, cert, junk, sizeof(junk), apr_time_now(), 0);
     assert_int_equal(res.verdict, OG_VERDICT_MALFORMED);
     der = tp_response(leaf.cert, ca.cert, &responder, &o, &len);
+    assert_non_null(der);
     padded = malloc((size_t)len + 1);
     memcpy(padded, der, (size_t)len);
     padded[len] = 0;
@@ -300,6 +302,7 @@ static void test_max_validity_caps_next_update_and_keeps_the_claimed_one(void **
     o.this_off = 0;
     o.next_off = 20L * 86400;
     der = tp_response(leaf.cert, ca.cert, &responder, &o, &len);
+    assert_non_null(der);
     assert_int_equal(og_ocsp_verify(&res, cert, der, (apr_size_t)len, apr_time_now(),
                                     DAYS(10)), APR_SUCCESS);
     OPENSSL_free(der);
@@ -324,6 +327,7 @@ static void test_max_validity_zero_means_no_cap(void **state)
     o.this_off = 0;
     o.next_off = 20L * 86400;
     der = tp_response(leaf.cert, ca.cert, &responder, &o, &len);
+    assert_non_null(der);
     assert_int_equal(og_ocsp_verify(&res, cert, der, (apr_size_t)len, apr_time_now(), 0),
                      APR_SUCCESS);
     assert_false(res.validity_capped);
@@ -348,6 +352,7 @@ static void test_response_older_than_max_validity_is_expired(void **state)
     o.this_off = -11L * 86400;
     o.next_off = 5L * 86400;
     der = tp_response(leaf.cert, ca.cert, &responder, &o, &len);
+    assert_non_null(der);
     /* valid by its own nextUpdate... */
     assert_int_equal(og_ocsp_verify(&res, cert, der, (apr_size_t)len, apr_time_now(), 0),
                      APR_SUCCESS);

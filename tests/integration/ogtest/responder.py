@@ -167,11 +167,12 @@ class _V6Server(ThreadingHTTPServer):
 class OcspFront:
     """OCSP responder on http://127.0.0.1:<port> over `pki`.
 
-    Runtime attributes: mode (see MODES), delay (s, mode 'slow'), validity_minutes (nextUpdate - now),
-    signer ('delegated' = pki.responder_cert, 'issuer' = the intermediate itself).
+    host: LOOPBACK or '::1'. Runtime attributes: mode (see MODES), delay (s, mode 'slow'), validity_minutes
+    (nextUpdate - now), stale_seconds and far_days (modes 'stale'/'goodstale', 'farfuture'), signer ('delegated' = pki.responder_cert, 'issuer' = the intermediate itself).
     Modes: 'ok' openssl's answer; 'slow' the same after `delay`; 'hang' no answer, the connection is closed
     when mode changes, at stop() or after HANG_MAX_S; 'trickle' headers, then the body at 1 byte/s (at most
-    HANG_MAX_S bytes); 'http500'; 'redirect' 302 to /redirected/<path> on this front (answered as 'ok');
+    HANG_MAX_S bytes); 'http500'; 'badreason' HTTP 500 whose reason phrase carries ESC sequences, bytes
+    >= 0x80 and markup; 'redirect' 302 to /redirected/<path> on this front (answered as 'ok');
     'wrongtype' text/html; 'oversize' 2 MiB; 'garbage' 200 random bytes; BARE_STATUS modes a bare
     responseStatus; FORGED modes a response built here: signed by plainleaf (+ intermediate), the look-alike,
     the other CA, or correctly signed but for another leaf / expired / not yet valid / without nextUpdate;
