@@ -292,3 +292,25 @@ def test_response_without_next_update_is_stapled_for_twelve_hours(httpd_factory,
     r = s_client(httpd.https_port, 'good.localhost', pki.root_pem)
     assert r.stapled and r.cert_status == 'good' and not r.next_update, r.raw
     assert httpd.log_lines('OG00015')
+
+
+def test_sub_second_budgets_hold_for_every_certificate(httpd_factory, pki, front):
+    # setup: 40 certificates, a responder that answers each request after 400 ms, and
+    # OCSPGuardResponderTimeout 1; OpenSSL's HTTP client counts its own deadline in whole seconds of
+    # time(NULL), so an exchange started late in a second used to time out after a few ms.
+    # expectation: every certificate is stapled at its first handshake, no timeout is logged
+    names = [f'budget{i}' for i in range(40)]
+    for name in names:
+        if name not in pki.leaves:
+            pki.add_leaf(name, key_type='ec')
+    front.mode = 'slow'
+    front.delay = 0.4
+    httpd = httpd_factory()
+    httpd.serve(''.join(httpd.vhost(name, f'{name}.localhost') for name in names),
+                'OCSPGuardResponderTimeout 1\n')
+    assert front.count == len(names)
+    assert not httpd.log_lines('OG00010'), httpd.log_lines('OG00010')[:3]
+    assert not httpd.log_lines('OG00017')
+    unstapled = [name for name in names if not s_client(httpd.https_port, f'{name}.localhost',
+                                                         pki.root_pem).stapled]
+    assert not unstapled, unstapled
