@@ -30,6 +30,7 @@ static void og_hook_child_init(apr_pool_t *p, server_rec *s);
 static apr_status_t registry_cleanup(void *data);
 static int step_requests(guard_t *g, server_rec *s, apr_pool_t *pconf, apr_pool_t *ptemp);
 static int step_store(guard_t *g, server_rec *s, apr_pool_t *pconf, apr_pool_t *ptemp);
+static apr_array_header_t *must_staple_first(apr_array_header_t *due, apr_pool_t *p);
 static void step_prefetch(guard_t *g, server_rec *s, apr_pool_t *ptemp);
 static int step_summary(guard_t *g, server_rec *s, int no_url, int stored, apr_time_t start);
 
@@ -118,33 +119,77 @@ static int step_store(guard_t *g, server_rec *s, apr_pool_t *pconf, apr_pool_t *
     return stored;
 }
 
+/* Must-Staple certificates first: clients refuse those without a staple. */
+static apr_array_header_t *must_staple_first(apr_array_header_t *due, apr_pool_t *p)
+{
+    apr_array_header_t *out = apr_array_make(p, due->nelts, sizeof(guard_entry_t *));
+    int pass, i;
+
+    for (pass = 1; pass >= 0; pass--) {
+        for (i = 0; i < due->nelts; i++) {
+            guard_entry_t *e = APR_ARRAY_IDX(due, i, guard_entry_t *);
+
+            if (!!e->cert->must_staple == pass) {
+                APR_ARRAY_PUSH(out, guard_entry_t *) = e;
+            }
+        }
+    }
+    return out;
+}
+
 /* Step 5: fetch every certificate the store could not provide (or that is
- * due anyway), concurrently, within OCSPGuardPrefetchTimeout; the first
- * handshake after this start is stapled. */
+ * due anyway), concurrently, Must-Staple first, within
+ * OCSPGuardPrefetchTimeout; the first handshake after this start is stapled.
+ * What the deadline leaves is the refresher's at once, and said in one line. */
 static void step_prefetch(guard_t *g, server_rec *s, apr_pool_t *ptemp)
 {
     apr_time_t now = apr_time_now();
     apr_array_header_t *left;
+    apr_hash_t *by_url;
+    apr_hash_index_t *hi;
+    const char *urls = "";
     int i;
 
     if (g->prefetch_timeout <= 0) {
         return;
     }
-    left = guard_fetch_run(g, guard_fetch_due(g, now, NULL, ptemp),
+    left = guard_fetch_run(g, must_staple_first(guard_fetch_due(g, now, NULL, ptemp), ptemp),
                            now + apr_time_from_sec(g->prefetch_timeout), OG_SOURCE_PREFETCH, 0,
                            ptemp);
+    if (!left->nelts) {
+        return;
+    }
+    by_url = apr_hash_make(ptemp);
     for (i = 0; i < left->nelts; i++) {
         guard_entry_t *e = APR_ARRAY_IDX(left, i, guard_entry_t *);
+        int *n = apr_hash_get(by_url, e->url, APR_HASH_KEY_STRING);
 
-        GUARD_ELOG(APLOG_WARNING, 0, s, e, ptemp, OGLOGNO(00017)
-                   "OCSPGuardPrefetchTimeout (%d s) ran out before %s was asked; the first "
-                   "handshakes get no staple and the background refresh fetches it. Raise "
-                   "OCSPGuardPrefetchTimeout if responders are slow", g->prefetch_timeout,
-                   e->url);
+        if (!n) {
+            n = apr_pcalloc(ptemp, sizeof(*n));
+            apr_hash_set(by_url, e->url, APR_HASH_KEY_STRING, n);
+        }
+        (*n)++;
+        GUARD_ELOG(APLOG_DEBUG, 0, s, e, ptemp, OGLOGNO(00062)
+                   "not asked before OCSPGuardPrefetchTimeout ran out: %s is asked by the "
+                   "background refresh", e->url);
         apr_cpystrn(e->outcome, "not asked yet: OCSPGuardPrefetchTimeout ran out",
                     sizeof(e->outcome));
         guard_entry_publish(g, e, s, ptemp);
     }
+    for (hi = apr_hash_first(ptemp, by_url); hi; hi = apr_hash_next(hi)) {
+        const void *url;
+        void *n;
+
+        apr_hash_this(hi, &url, NULL, &n);
+        urls = apr_psprintf(ptemp, "%s%s%s (%d)", urls, *urls ? ", " : "", (const char *)url,
+                            *(int *)n);
+    }
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, OGLOGNO(00017)
+                 "OCSPGuardPrefetchTimeout (%d s) ran out before %d of %d certificate(s) were "
+                 "asked (responders: %s); their first handshakes get no staple, and the "
+                 "background refresh asks them now. Raise OCSPGuardPrefetchTimeout if the "
+                 "responders are slow (LogLevel ocsp_guard:debug names each certificate)",
+                 g->prefetch_timeout, left->nelts, g->entries->nelts, urls);
 }
 
 /* Step 7: one line on what every certificate gets; with OCSPGuardEnforce

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from ogtest.clients import curl_cert_status, gnutls_ocsp, s_client
+from ogtest.util import wait_until
 
 
 def first_tags(httpd, tag):
@@ -314,3 +315,33 @@ def test_sub_second_budgets_hold_for_every_certificate(httpd_factory, pki, front
     unstapled = [name for name in names if not s_client(httpd.https_port, f'{name}.localhost',
                                                          pki.root_pem).stapled]
     assert not unstapled, unstapled
+
+
+def test_prefetch_cut_short_says_so_once_and_asks_must_staple_first(httpd_factory, pki, front):
+    # setup: 30 certificates plus a Must-Staple one configured last, a responder that answers after
+    # 600 ms, OCSPGuardPrefetchTimeout 2 (8 exchanges at a time: not all can be asked in time).
+    # expectation: one OG00017 warning for all those left, with their count and responder (no line
+    # per certificate above debug); the Must-Staple certificate was asked first and is stapled at the
+    # first handshake; the background refresh then staples every certificate without a restart
+    names = [f'budget{i}' for i in range(30)]
+    for name in names:
+        if name not in pki.leaves:
+            pki.add_leaf(name, key_type='ec')
+    front.mode = 'slow'
+    front.delay = 0.6
+    httpd = httpd_factory()
+    httpd.serve(''.join(httpd.vhost(name, f'{name}.localhost') for name in names)
+                + httpd.vhost('muststaple', 'muststaple.localhost'),
+                'OCSPGuardPrefetchTimeout 2\nOCSPGuardRetryDelay 1\n')
+    lines = httpd.log_lines('OG00017', 'warn')
+    assert len(lines) == 1, lines
+    match = re.search(r'before (\d+) of 31 certificate\(s\) were asked \(responders: (\S+) \((\d+)\)\)', lines[0])
+    assert match, lines[0]
+    assert 0 < int(match.group(1)) < 31 and match.group(2) == front.url and match.group(3) == match.group(1)
+    assert len(httpd.log_lines('OG00062', 'debug')) == int(match.group(1))
+    assert s_client(httpd.https_port, 'muststaple.localhost', pki.root_pem).stapled
+    front.delay = 0.05
+
+    def all_stapled():
+        return all(s_client(httpd.https_port, f'{name}.localhost', pki.root_pem).stapled for name in names)
+    assert wait_until(all_stapled, 30, 1.0)
