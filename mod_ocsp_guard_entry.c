@@ -243,7 +243,6 @@ void guard_entry_apply(guard_t *g, guard_entry_t *e, server_rec *s, og_source_e 
     int changed = !og_attempt_same_state(&a, &e->last);
     int level = (changed || !quiet_repeats) ? APLOG_WARNING : APLOG_DEBUG;
     int prior_failures = e->failures;
-    const char *keep = keep_text(p, e, now);
 
     /* 1. decided: the counters */
     e->last = a;
@@ -254,7 +253,8 @@ void guard_entry_apply(guard_t *g, guard_entry_t *e, server_rec *s, og_source_e 
     }
     /* 2. what it means, once per change of state */
     if (a.failure) {
-        log_failure(e, s, level, keep, p);
+        /* nothing was installed: what clients keep is the held response */
+        log_failure(e, s, level, keep_text(p, e, now), p);
     }
     else if (!a.installs) {
         apr_cpystrn(e->outcome, "ok: unchanged (the responder has nothing newer yet)",

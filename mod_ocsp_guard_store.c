@@ -25,6 +25,13 @@
 
 static apr_hash_t *process_floors(void);
 static int write_dirty(guard_t *g, server_rec *s, apr_pool_t *p);
+static int root_for_another_user(void);
+
+/* Root, and the User is someone else: then root must not write the store. */
+static int root_for_another_user(void)
+{
+    return geteuid() == 0 && ap_unixd_config.user_id != 0;
+}
 
 #define GUARD_WRITER_WAIT apr_time_from_sec(30)
 
@@ -222,7 +229,7 @@ void guard_store_persist(guard_t *g, guard_entry_t *e, server_rec *s, apr_pool_t
     if (!g->store || !e->rec.der) {
         return;
     }
-    if (geteuid() == 0 && ap_unixd_config.user_id != 0) {
+    if (root_for_another_user()) {
         e->dirty = 1; /* guard_store_flush writes it as the User */
         return;
     }
@@ -270,7 +277,7 @@ void guard_store_flush(guard_t *g, server_rec *s, apr_pool_t *p)
     if (!dirty || !g->store) {
         return;
     }
-    if (geteuid() != 0 || ap_unixd_config.user_id == 0) {
+    if (!root_for_another_user()) {
         write_dirty(g, s, p);
         return;
     }

@@ -402,18 +402,21 @@ apr_status_t og_store_parse(og_record_t *rec, og_floor_t *floor, const char **pe
     return APR_SUCCESS;
 }
 
-apr_status_t og_store_load(og_record_t *rec, og_floor_t *floor, const char **perr,
-                           apr_pool_t *p, og_store_t *st, const unsigned char *id)
+/* Read `name` in the directory dfd, as hostile ground: opened with
+ * O_NOFOLLOW|O_NONBLOCK (a planted FIFO opens at once), then fstat-checked
+ * before a byte is read: a regular file of `user`'s or this process', at
+ * most `max` bytes (a `what`, for messages). APR_ENOENT when there is none,
+ * OG_STORE_UNSAFE with the reason when the name is anything else. */
+static apr_status_t read_checked(unsigned char **pbuf, apr_size_t *plen, const char **perr,
+                                 apr_pool_t *p, int dfd, const char *name, uid_t user,
+                                 apr_size_t max, const char *what)
 {
-    const char *name = apr_pstrcat(p, og_hex(p, id, OG_CERT_ID_LEN), OG_STORE_SUFFIX, NULL);
-    unsigned char *buf = apr_palloc(p, OG_STORE_MAX + 1);
-    apr_size_t len = 0;
+    unsigned char *buf;
+    apr_size_t len = 0, cap;
     struct stat fs;
-    int fd;
+    const char *why = NULL;
+    int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 
-    *perr = NULL;
-    /* O_NONBLOCK: a FIFO planted here opens at once and is refused below */
-    fd = openat(st->dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
         int err = errno;
 
@@ -425,31 +428,30 @@ apr_status_t og_store_load(og_record_t *rec, og_floor_t *floor, const char **per
         return err == ELOOP ? OG_STORE_UNSAFE : APR_FROM_OS_ERROR(err);
     }
     if (fstat(fd, &fs) != 0) {
-        *perr = apr_psprintf(p, "cannot stat: %s", strerror(errno));
+        why = apr_psprintf(p, "cannot stat: %s", strerror(errno));
+    }
+    else if (!S_ISREG(fs.st_mode)) {
+        why = S_ISFIFO(fs.st_mode) ? "a FIFO, not a regular file: skipped"
+            : S_ISDIR(fs.st_mode) ? "a directory, not a regular file: skipped"
+            : "a device or socket, not a regular file: skipped";
+    }
+    else if (fs.st_uid != user && fs.st_uid != geteuid()) {
+        why = apr_psprintf(p, "owned by uid %ld, neither the server's User nor this "
+                           "process: skipped", (long)fs.st_uid);
+    }
+    else if (fs.st_size > (off_t)max) {
+        why = apr_psprintf(p, "%ld bytes, larger than any %s: skipped", (long)fs.st_size,
+                           what);
+    }
+    if (why) {
+        *perr = why;
         close(fd);
         return OG_STORE_UNSAFE;
     }
-    if (!S_ISREG(fs.st_mode)) {
-        *perr = S_ISFIFO(fs.st_mode) ? "a FIFO, not a regular file: skipped"
-              : S_ISDIR(fs.st_mode) ? "a directory, not a regular file: skipped"
-              : "a device or socket, not a regular file: skipped";
-        close(fd);
-        return OG_STORE_UNSAFE;
-    }
-    if (fs.st_uid != st->uid && fs.st_uid != geteuid()) {
-        *perr = apr_psprintf(p, "owned by uid %ld, neither the server's User nor this "
-                             "process: skipped", (long)fs.st_uid);
-        close(fd);
-        return OG_STORE_UNSAFE;
-    }
-    if (fs.st_size > (off_t)OG_STORE_MAX) {
-        *perr = apr_psprintf(p, "%ld bytes, larger than any store file: skipped",
-                             (long)fs.st_size);
-        close(fd);
-        return OG_STORE_UNSAFE;
-    }
-    while (len <= OG_STORE_MAX) {
-        ssize_t n = read(fd, buf + len, OG_STORE_MAX + 1 - len);
+    cap = (apr_size_t)fs.st_size + 1; /* one more: a file that grew is caught below */
+    buf = apr_palloc(p, cap);
+    while (len < cap) {
+        ssize_t n = read(fd, buf + len, cap - len);
 
         if (n < 0 && errno == EINTR) {
             continue;
@@ -465,11 +467,27 @@ apr_status_t og_store_load(og_record_t *rec, og_floor_t *floor, const char **per
         len += (apr_size_t)n;
     }
     close(fd);
-    if (len > OG_STORE_MAX) {
-        *perr = "file too large";
+    if (len > max || len == cap) {
+        *perr = apr_psprintf(p, "%s changed size while read", what);
         return APR_EINVAL;
     }
-    return og_store_parse(rec, floor, perr, p, buf, len, id);
+    *pbuf = buf;
+    *plen = len;
+    return APR_SUCCESS;
+}
+
+apr_status_t og_store_load(og_record_t *rec, og_floor_t *floor, const char **perr,
+                           apr_pool_t *p, og_store_t *st, const unsigned char *id)
+{
+    unsigned char *buf;
+    apr_size_t len;
+    apr_status_t rv;
+
+    *perr = NULL;
+    rv = read_checked(&buf, &len, perr, p, st->dfd,
+                      apr_pstrcat(p, og_hex(p, id, OG_CERT_ID_LEN), OG_STORE_SUFFIX, NULL),
+                      st->uid, OG_STORE_MAX, "store file");
+    return rv == APR_SUCCESS ? og_store_parse(rec, floor, perr, p, buf, len, id) : rv;
 }
 
 const char *og_store_floors_path(const og_store_t *st, apr_pool_t *p)
@@ -519,47 +537,22 @@ apr_status_t og_store_floors_parse(apr_hash_t *floors, const char **perr,
 apr_status_t og_store_floors_load(og_store_t *st, apr_hash_t *floors, const char **perr,
                                   apr_pool_t *p)
 {
-    apr_size_t max = OG_FLOORS_HDR + (apr_size_t)OG_FLOORS_MAX_ENTRIES * OG_FLOORS_ENTRY
-                     + OG_STORE_HASH, len = 0;
     unsigned char *buf;
-    struct stat fs;
-    int fd;
+    apr_size_t len;
+    apr_status_t rv;
 
     *perr = NULL;
     if (st->pfd < 0) {
         return APR_ENOTIMPL;
     }
-    fd = openat(st->pfd, st->floors_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC
-                | O_NOCTTY);
-    if (fd < 0) {
-        int err = errno;
-
-        if (err == ENOENT) {
-            return APR_ENOENT;
-        }
-        *perr = apr_psprintf(p, "cannot open: %s", strerror(err));
-        return APR_FROM_OS_ERROR(err);
+    /* root's own file: no other owner will do */
+    rv = read_checked(&buf, &len, perr, p, st->pfd, st->floors_name, geteuid(),
+                      OG_FLOORS_HDR + (apr_size_t)OG_FLOORS_MAX_ENTRIES * OG_FLOORS_ENTRY
+                      + OG_STORE_HASH, "floors file");
+    if (rv == OG_STORE_UNSAFE) {
+        return APR_EINVAL; /* not believed; written again by the caller */
     }
-    if (fstat(fd, &fs) != 0 || !S_ISREG(fs.st_mode) || fs.st_uid != geteuid()
-        || fs.st_size > (off_t)max) {
-        *perr = "not a regular file of root's of a sane size: ignored";
-        close(fd);
-        return APR_EINVAL;
-    }
-    buf = apr_palloc(p, (apr_size_t)fs.st_size + 1);
-    while (len <= (apr_size_t)fs.st_size) {
-        ssize_t n = read(fd, buf + len, (apr_size_t)fs.st_size + 1 - len);
-
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            break;
-        }
-        len += (apr_size_t)n;
-    }
-    close(fd);
-    return og_store_floors_parse(floors, perr, buf, len);
+    return rv == APR_SUCCESS ? og_store_floors_parse(floors, perr, buf, len) : rv;
 }
 
 apr_status_t og_store_floors_save(og_store_t *st, apr_hash_t *floors, const char **perr,

@@ -295,15 +295,21 @@ def test_response_without_next_update_is_stapled_for_twelve_hours(httpd_factory,
     assert httpd.log_lines('OG00015')
 
 
+def ec_leaves(pki, n):
+    """Names of n ECDSA leaves budget0..budget<n-1> of the session PKI, issued on first use."""
+    names = [f'budget{i}' for i in range(n)]
+    for name in names:
+        if name not in pki.leaves:
+            pki.add_leaf(name, key_type='ec')
+    return names
+
+
 def test_sub_second_budgets_hold_for_every_certificate(httpd_factory, pki, front):
     # setup: 40 certificates, a responder that answers each request after 400 ms, and
     # OCSPGuardResponderTimeout 1; OpenSSL's HTTP client counts its own deadline in whole seconds of
     # time(NULL), so an exchange started late in a second used to time out after a few ms.
     # expectation: every certificate is stapled at its first handshake, no timeout is logged
-    names = [f'budget{i}' for i in range(40)]
-    for name in names:
-        if name not in pki.leaves:
-            pki.add_leaf(name, key_type='ec')
+    names = ec_leaves(pki, 40)
     front.mode = 'slow'
     front.delay = 0.4
     httpd = httpd_factory()
@@ -323,10 +329,7 @@ def test_prefetch_cut_short_says_so_once_and_asks_must_staple_first(httpd_factor
     # expectation: one OG00017 warning for all those left, with their count and responder (no line
     # per certificate above debug); the Must-Staple certificate was asked first and is stapled at the
     # first handshake; the background refresh then staples every certificate without a restart
-    names = [f'budget{i}' for i in range(30)]
-    for name in names:
-        if name not in pki.leaves:
-            pki.add_leaf(name, key_type='ec')
+    names = ec_leaves(pki, 30)
     front.mode = 'slow'
     front.delay = 0.6
     httpd = httpd_factory()
