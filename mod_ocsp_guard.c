@@ -30,7 +30,6 @@ static void og_hook_child_init(apr_pool_t *p, server_rec *s);
 static apr_status_t registry_cleanup(void *data);
 static int step_requests(guard_t *g, server_rec *s, apr_pool_t *pconf, apr_pool_t *ptemp);
 static int step_store(guard_t *g, server_rec *s, apr_pool_t *pconf, apr_pool_t *ptemp);
-static apr_array_header_t *must_staple_first(apr_array_header_t *due, apr_pool_t *p);
 static void step_prefetch(guard_t *g, server_rec *s, apr_pool_t *ptemp);
 static int step_summary(guard_t *g, server_rec *s, int no_url, int stored, apr_time_t start);
 
@@ -56,6 +55,7 @@ static int og_hook_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *p
     (void)ptemp;
     g->pool = pconf;
     g->by_id = apr_hash_make(pconf);
+    g->issuers = og_issuers_make(pconf);
     g->entries = apr_array_make(pconf, 16, sizeof(guard_entry_t *));
     registry = g;
     apr_pool_cleanup_register(pconf, g, registry_cleanup, apr_pool_cleanup_null);
@@ -119,24 +119,6 @@ static int step_store(guard_t *g, server_rec *s, apr_pool_t *pconf, apr_pool_t *
     return stored;
 }
 
-/* Must-Staple certificates first: clients refuse those without a staple. */
-static apr_array_header_t *must_staple_first(apr_array_header_t *due, apr_pool_t *p)
-{
-    apr_array_header_t *out = apr_array_make(p, due->nelts, sizeof(guard_entry_t *));
-    int pass, i;
-
-    for (pass = 1; pass >= 0; pass--) {
-        for (i = 0; i < due->nelts; i++) {
-            guard_entry_t *e = APR_ARRAY_IDX(due, i, guard_entry_t *);
-
-            if (!!e->cert->must_staple == pass) {
-                APR_ARRAY_PUSH(out, guard_entry_t *) = e;
-            }
-        }
-    }
-    return out;
-}
-
 /* Step 5: fetch every certificate the store could not provide (or that is
  * due anyway), concurrently, Must-Staple first, within
  * OCSPGuardPrefetchTimeout; the first handshake after this start is stapled.
@@ -148,14 +130,16 @@ static void step_prefetch(guard_t *g, server_rec *s, apr_pool_t *ptemp)
     apr_hash_t *by_url;
     apr_hash_index_t *hi;
     const char *urls = "";
-    int i;
+    int i, held, cut;
 
     if (g->prefetch_timeout <= 0) {
         return;
     }
-    left = guard_fetch_run(g, must_staple_first(guard_fetch_due(g, now, NULL, ptemp), ptemp),
-                           now + apr_time_from_sec(g->prefetch_timeout), OG_SOURCE_PREFETCH, 0,
-                           ptemp);
+    /* held back (a responder not answering) is said once per responder,
+     * OG00064; not counted here */
+    (void)held;
+    left = guard_fetch_prefetch(g, now + apr_time_from_sec(g->prefetch_timeout), &held, &cut,
+                                ptemp);
     if (!left->nelts) {
         return;
     }
@@ -170,9 +154,9 @@ static void step_prefetch(guard_t *g, server_rec *s, apr_pool_t *ptemp)
         }
         (*n)++;
         GUARD_ELOG(APLOG_DEBUG, 0, s, e, ptemp, OGLOGNO(00062)
-                   "not asked before OCSPGuardPrefetchTimeout ran out: %s is asked by the "
+                   "no answer before OCSPGuardPrefetchTimeout ran out: %s is asked by the "
                    "background refresh", e->url);
-        apr_cpystrn(e->outcome, "not asked yet: OCSPGuardPrefetchTimeout ran out",
+        apr_cpystrn(e->outcome, "no answer yet: OCSPGuardPrefetchTimeout ran out",
                     sizeof(e->outcome));
         guard_entry_publish(g, e, s, ptemp);
     }
@@ -186,10 +170,11 @@ static void step_prefetch(guard_t *g, server_rec *s, apr_pool_t *ptemp)
     }
     ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, OGLOGNO(00017)
                  "OCSPGuardPrefetchTimeout (%d s) ran out before %d of %d certificate(s) were "
-                 "asked (responders: %s); their first handshakes get no staple, and the "
-                 "background refresh asks them now. Raise OCSPGuardPrefetchTimeout if the "
-                 "responders are slow (LogLevel ocsp_guard:debug names each certificate)",
-                 g->prefetch_timeout, left->nelts, g->entries->nelts, urls);
+                 "asked (responders: %s; %d of them were asked and had no answer yet); their "
+                 "first handshakes get no staple, and the background refresh asks them now. "
+                 "Raise OCSPGuardPrefetchTimeout if the responders are slow (LogLevel "
+                 "ocsp_guard:debug names each certificate)",
+                 g->prefetch_timeout, left->nelts, g->entries->nelts, urls, cut);
 }
 
 /* Step 7: one line on what every certificate gets; with OCSPGuardEnforce
@@ -249,6 +234,7 @@ static int og_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
     guard_check_log(g, s, 1, ptemp);
     /* 2. Requests. */
     no_url = step_requests(g, s, pconf, ptemp);
+    guard_fetch_post_config(g, pconf);
     /* Nothing to staple (no SSL certificate, or OCSPGuard Off everywhere): no
      * cache, no store directory, no refresher. */
     if (g->entries->nelts == 0) {

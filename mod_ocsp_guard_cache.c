@@ -1,7 +1,12 @@
-/* mod_ocsp_guard_cache.c: OCSPGuardCache, the shared cache the handshake path
- * reads, over mod_socache (shmcb by default, sized from the certificate
- * count), with the global mutex the provider needs. Keys are the 20-byte
- * certificate ids, values og_record_t encodings. Nothing here fetches. */
+/* mod_ocsp_guard_cache.c: where responses live in shared memory. Two
+ * places, written together: OCSPGuardCache over mod_socache (shmcb, sized
+ * from the certificate count, with the global mutex the provider needs;
+ * keys are the 20-byte certificate ids, values og_record_t encodings, and
+ * the report rows beside them), and the table the handshake reads without a
+ * lock (og_table: one page per certificate in an anonymous shared mapping
+ * created before the children fork). A record too long for a table slot is
+ * read from the socache. Nothing here fetches. */
+#include <apr_shm.h>
 #include <apr_strings.h>
 #include <http_core.h>
 #include <ap_provider.h>
@@ -12,6 +17,7 @@
 #define GUARD_CACHE_MIN_SIZE (512 * 1024)
 
 static apr_status_t cache_cleanup(void *data);
+static void table_create(guard_t *g, server_rec *s, apr_pool_t *pconf);
 static apr_status_t locked_store(guard_t *g, server_rec *s, const unsigned char *key,
                                  unsigned int klen, apr_time_t expiry, unsigned char *data,
                                  unsigned int len, apr_pool_t *p);
@@ -134,7 +140,32 @@ apr_status_t guard_cache_post_config(guard_t *g, server_rec *s, apr_pool_t *pcon
         return rv;
     }
     apr_pool_cleanup_register(pconf, g, cache_cleanup, apr_pool_cleanup_null);
+    table_create(g, s, pconf);
     return APR_SUCCESS;
+}
+
+/* The handshake's table; without it (no shared memory to be had) handshakes
+ * read the socache under its mutex, as before. */
+static void table_create(guard_t *g, server_rec *s, apr_pool_t *pconf)
+{
+    unsigned int n = (unsigned int)g->entries->nelts;
+    apr_size_t size = og_table_size(n);
+    apr_shm_t *shm;
+    apr_status_t rv;
+
+    g->table = NULL;
+    /* anonymous: inherited by every child, gone with the last process of this
+     * generation; the parent's mapping goes with pconf */
+    rv = apr_shm_create(&shm, size, NULL, pconf);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, OGLOGNO(00063)
+                     "cannot map %" APR_SIZE_T_FMT " KiB of shared memory for the "
+                     "handshakes' lock-free copy of %u response(s); handshakes read "
+                     "OCSPGuardCache under its mutex instead. Check the memory limits "
+                     "(ulimit -v, vm.overcommit_memory)", size / 1024, n);
+        return;
+    }
+    g->table = og_table_init(apr_shm_baseaddr_get(shm), apr_shm_size_get(shm), n);
 }
 
 void guard_cache_child_init(guard_t *g, apr_pool_t *p, server_rec *s)
@@ -158,6 +189,7 @@ apr_status_t guard_cache_put(guard_t *g, server_rec *s, const guard_entry_t *e,
 {
     unsigned char *buf;
     apr_size_t len;
+    apr_status_t rv;
 
     if (!g->cache_inst || !e->rec.der) {
         return APR_EINVAL;
@@ -167,15 +199,38 @@ apr_status_t guard_cache_put(guard_t *g, server_rec *s, const guard_entry_t *e,
     if (!len) {
         return APR_ENOSPC;
     }
-    return locked_store(g, s, e->cert->id, OG_CERT_ID_LEN, e->rec.next_update, buf,
-                        (unsigned int)len, p);
+    /* the table after the socache: a record the table calls too long is
+     * already where the handshake will look for it */
+    rv = locked_store(g, s, e->cert->id, OG_CERT_ID_LEN, e->rec.next_update, buf,
+                      (unsigned int)len, p);
+    if (g->table && og_table_put(g->table, e->slot, e->cert->id, buf, len) < 0) {
+        rv = APR_EINVAL;
+    }
+    return rv;
 }
 
-/* The handshake path: a lock, a memcpy out of shared memory, an unlock. */
-apr_status_t guard_cache_get(guard_t *g, server_rec *s, const unsigned char *id,
-                          unsigned char *buf, unsigned int *plen, apr_pool_t *p)
+/* The handshake path: a copy out of the table, checked; no lock, no system
+ * call. Only a record too long for its slot (or no table) takes the
+ * socache's mutex. */
+apr_status_t guard_cache_get(guard_t *g, server_rec *s, const guard_entry_t *e,
+                          unsigned char *buf, apr_size_t *plen, apr_pool_t *p)
 {
-    return locked_retrieve(g, s, id, OG_CERT_ID_LEN, buf, plen, p);
+    unsigned int len = OG_RECORD_MAX;
+    apr_status_t rv;
+
+    if (g->table) {
+        switch (og_table_get(g->table, e->slot, e->cert->id, buf, OG_RECORD_MAX, plen)) {
+        case 0:
+            return APR_SUCCESS;
+        case 1:
+            break; /* too long for the table */
+        default:
+            return APR_ENOENT;
+        }
+    }
+    rv = locked_retrieve(g, s, e->cert->id, OG_CERT_ID_LEN, buf, &len, p);
+    *plen = len;
+    return rv;
 }
 
 /* Report rows live beside the records, under the id followed by 'S'. */

@@ -57,22 +57,6 @@ static const char *fetch_hint(og_fetch_err_e err)
     }
 }
 
-void guard_entry_exchange(guard_entry_t *e, apr_pool_t *p, const char *proxy, apr_time_t deadline,
-                          apr_interval_time_t max_validity)
-{
-    og_fetch_req_t req;
-
-    memset(&req, 0, sizeof(req));
-    req.url = e->url;
-    req.proxy = proxy;
-    req.der = e->req_der;
-    req.der_len = e->req_len;
-    req.timeout_s = e->timeout_s;
-    req.deadline = deadline;
-    og_fetch_http(&e->fetch, p, &req);
-    guard_entry_verify(e, max_validity);
-}
-
 /* Verify what the last exchange brought, for this entry's certificate. */
 void guard_entry_verify(guard_entry_t *e, apr_interval_time_t max_validity)
 {
@@ -241,7 +225,8 @@ void guard_entry_apply(guard_t *g, guard_entry_t *e, server_rec *s, og_source_e 
     apr_time_t now = apr_time_now();
     og_attempt_t a = og_attempt_judge(&e->fetch, &e->result, &e->floor, &e->rec);
     int changed = !og_attempt_same_state(&a, &e->last);
-    int level = (changed || !quiet_repeats) ? APLOG_WARNING : APLOG_DEBUG;
+    int level = quiet_repeats >= 2 ? APLOG_DEBUG
+                : (changed || !quiet_repeats) ? APLOG_WARNING : APLOG_DEBUG;
     int prior_failures = e->failures;
 
     /* 1. decided: the counters */

@@ -1,120 +1,509 @@
 /* mod_ocsp_guard_fetch.c: the one fetch path, for the startup prefetch and
- * the background refresher alike: pick what is due, exchange concurrently
- * within one deadline on og_batch's bounded thread pool (requests with the
- * same CertID and responder are sent once, the answer verified for each
- * certificate), then apply every answer (mod_ocsp_guard_entry.c). What the
- * deadline left unasked goes back to the caller. */
+ * the background refresher alike. Exchanges run as og_workq jobs: many at
+ * once, at most GUARD_FETCH_PER_RESPONDER per responder, certificates with
+ * no valid response (Must-Staple first) ahead of the rest; a request shared
+ * by several certificates (same URL and CertID) is sent once and the answer
+ * verified for each. Responders have a state of their own: when one stops
+ * answering, one certificate probes it at a short, growing interval and the
+ * others are held back; when it answers, they are all released at once.
+ * Applying an outcome (mod_ocsp_guard_entry.c) happens in the one thread
+ * that pushes jobs: the parent's during the prefetch, the watchdog's in the
+ * refresher child, which never waits for its slowest exchange. */
+#include <stdlib.h>
+
 #include <apr_strings.h>
 
 #include "mod_ocsp_guard_private.h"
-#include "og_batch.h"
+#include "og_workq.h"
 
-#define GUARD_FETCH_THREADS 8
+/* exchanges in flight at once, and for one responder */
+#define GUARD_FETCH_THREADS        80
+#define GUARD_FETCH_PER_RESPONDER  64
 /* not worth starting an exchange with less than this left */
-#define GUARD_FETCH_MIN_LEFT apr_time_from_msec(500)
+#define GUARD_FETCH_MIN_LEFT       apr_time_from_msec(500)
+/* consecutive failed exchanges after which queued jobs of a responder are
+ * held back instead of asked (the probe is asked regardless) */
+#define GUARD_FETCH_HOLD_AFTER     3
 
-typedef struct guard_xbaton_t {
+typedef struct guard_job_t {
+    guard_entry_t *leader;
+    guard_entry_t **followers;      /* same request, verified for each */
+    int nfollowers;
     const char *proxy;
     apr_interval_time_t max_validity;
-} guard_xbaton_t;
+    apr_time_t deadline;            /* the prefetch's, 0: the entry's own timeout */
+    int probe;                      /* asked even though the responder fails */
+    /* written by the worker, read after og_workq_take */
+    apr_pool_t *pool;               /* the exchange's own, created by the worker */
+    int held;                       /* not asked: the responder was failing */
+    int cut;                        /* timed out at the prefetch's deadline, before its
+                                     * own: not the responder's failure, not asked */
+    og_fetch_res_t fetch;
+    og_ocsp_result_t result;
+} guard_job_t;
 
-static void exchange_one(void *item, apr_pool_t *p, apr_time_t deadline, void *baton);
-static void exchange_batch(guard_t *g, apr_array_header_t *due, apr_time_t deadline,
-                           apr_pool_t *p);
+static void job_run(void *data, void *baton);
+static guard_job_t *job_make(guard_t *g, guard_entry_t *e, apr_time_t deadline, int probe);
+static void job_free(guard_job_t *j);
+static int urgency(const guard_entry_t *e, apr_time_t now);
+static apr_array_header_t *by_urgency(apr_array_header_t *in, apr_time_t now, apr_pool_t *p);
+static void push_jobs(guard_t *g, og_workq_t *q, apr_array_header_t *due, apr_time_t deadline,
+                      apr_time_t start_by, apr_pool_t *p);
+static int apply_job(guard_t *g, guard_job_t *j, int ran, og_source_e src, int quiet,
+                     apr_pool_t *p);
+static void apply_one(guard_t *g, guard_entry_t *e, guard_job_t *j, og_source_e src,
+                      int quiet, apr_pool_t *p);
+static void responder_noted(guard_t *g, guard_responder_t *r, guard_job_t *j, apr_pool_t *p);
+static void responder_released(guard_t *g, guard_responder_t *r, apr_time_t now,
+                               apr_pool_t *p);
+static void prefetch_take(guard_t *g, og_workq_t *q, apr_array_header_t *left, int *pheld,
+                          int *pcut, apr_pool_t *ptemp);
 
-/* One exchange, bounded by the entry's own timeout and the batch deadline. */
-static void exchange_one(void *item, apr_pool_t *p, apr_time_t deadline, void *baton)
+/* On a worker thread: reads only what post-config set (URL, request,
+ * certificate) and the responder's atomic failure count; writes only the
+ * job. */
+static void job_run(void *data, void *baton)
 {
-    guard_entry_t *e = item;
-    const guard_xbaton_t *xb = baton;
+    guard_job_t *j = data;
+    guard_entry_t *e = j->leader;
+    og_fetch_req_t req;
     apr_time_t own = apr_time_now() + apr_time_from_sec(e->timeout_s);
 
-    guard_entry_exchange(e, p, xb->proxy, own < deadline ? own : deadline, xb->max_validity);
+    (void)baton;
+    if (!j->probe && __atomic_load_n(&e->resp->fails, __ATOMIC_RELAXED)
+                     >= GUARD_FETCH_HOLD_AFTER) {
+        j->held = 1;
+        return;
+    }
+    if (apr_pool_create_unmanaged_ex(&j->pool, NULL, NULL) != APR_SUCCESS) {
+        j->pool = NULL;
+        j->fetch.err = OG_FETCH_OTHER;
+        apr_cpystrn(j->fetch.detail, "out of memory", sizeof(j->fetch.detail));
+        return;
+    }
+    memset(&req, 0, sizeof(req));
+    req.url = e->url;
+    req.proxy = j->proxy;
+    req.der = e->req_der;
+    req.der_len = e->req_len;
+    req.timeout_s = e->timeout_s;
+    req.deadline = j->deadline && j->deadline < own ? j->deadline : own;
+    og_fetch_http(&j->fetch, j->pool, &req);
+    if (j->fetch.err == OG_FETCH_TIMEOUT && req.deadline < own) {
+        j->cut = 1;
+        return;
+    }
+    if (og_attempt_responder_failed(&j->fetch)) {
+        __atomic_add_fetch(&e->resp->fails, 1, __ATOMIC_RELAXED);
+    }
+    else {
+        __atomic_store_n(&e->resp->fails, 0, __ATOMIC_RELAXED);
+    }
+    memset(&j->result, 0, sizeof(j->result));
+    if (j->fetch.err == OG_FETCH_OK) {
+        og_ocsp_verify(&j->result, e->cert, j->fetch.body, j->fetch.len, apr_time_now(),
+                       j->max_validity);
+    }
 }
 
-/* Exchange for every entry of `due`; sets each one's batch_state, fetch and
- * result. Bodies live until p is cleared. */
-static void exchange_batch(guard_t *g, apr_array_header_t *due, apr_time_t deadline,
-                           apr_pool_t *p)
+static guard_job_t *job_make(guard_t *g, guard_entry_t *e, apr_time_t deadline, int probe)
+{
+    guard_job_t *j = calloc(1, sizeof(*j));
+
+    if (!j) {
+        return NULL;
+    }
+    j->leader = e;
+    j->proxy = g->proxy;
+    j->max_validity = g->max_validity;
+    j->deadline = deadline;
+    j->probe = probe;
+    e->inflight = 1;
+    return j;
+}
+
+static void job_free(guard_job_t *j)
+{
+    if (j->pool) {
+        apr_pool_destroy(j->pool);
+    }
+    free(j->followers);
+    free(j);
+}
+
+/* 0: Must-Staple without a valid response, 1: no valid response, 2:
+ * Must-Staple, 3: the rest. */
+static int urgency(const guard_entry_t *e, apr_time_t now)
+{
+    int has = guard_entry_stapleable(e, now);
+
+    return (has ? 2 : 0) + (e->cert->must_staple ? 0 : 1);
+}
+
+static apr_array_header_t *by_urgency(apr_array_header_t *in, apr_time_t now, apr_pool_t *p)
+{
+    apr_array_header_t *out = apr_array_make(p, in->nelts ? in->nelts : 1,
+                                             sizeof(guard_entry_t *));
+    int rank, i;
+
+    for (rank = 0; rank < 4; rank++) {
+        for (i = 0; i < in->nelts; i++) {
+            guard_entry_t *e = APR_ARRAY_IDX(in, i, guard_entry_t *);
+
+            if (urgency(e, now) == rank) {
+                APR_ARRAY_PUSH(out, guard_entry_t *) = e;
+            }
+        }
+    }
+    return out;
+}
+
+/* Queue one job per distinct request of `due` (in its order), the others
+ * as its followers. */
+static void push_jobs(guard_t *g, og_workq_t *q, apr_array_header_t *due, apr_time_t deadline,
+                      apr_time_t start_by, apr_pool_t *p)
 {
     apr_hash_t *seen = apr_hash_make(p);
-    guard_entry_t **leader = apr_pcalloc(p, sizeof(guard_entry_t *) * (apr_size_t)(due->nelts + 1));
-    void **jobs = apr_pcalloc(p, sizeof(void *) * (apr_size_t)(due->nelts + 1));
-    int *ran = apr_pcalloc(p, sizeof(int) * (apr_size_t)(due->nelts + 1));
-    guard_xbaton_t xb;
+    apr_time_t now = apr_time_now();
+    guard_job_t **jobs = apr_pcalloc(p, sizeof(*jobs) * (apr_size_t)(due->nelts + 1));
     int i, n = 0;
 
     for (i = 0; i < due->nelts; i++) {
         guard_entry_t *e = APR_ARRAY_IDX(due, i, guard_entry_t *);
-        const char *key = apr_pstrcat(p, e->url, " ", og_hex(p, e->req_der, e->req_len), NULL);
+        guard_job_t *lead = apr_hash_get(seen, e->req_key, APR_HASH_KEY_STRING);
+        guard_entry_t **grown;
 
-        e->batch_state = GUARD_BATCH_NOT_ASKED;
-        if ((leader[i] = apr_hash_get(seen, key, APR_HASH_KEY_STRING))) {
+        if (!lead) {
+            if ((jobs[n] = job_make(g, e, deadline, 0))) {
+                apr_hash_set(seen, e->req_key, APR_HASH_KEY_STRING, jobs[n++]);
+            }
             continue;
         }
-        apr_hash_set(seen, key, APR_HASH_KEY_STRING, e);
-        jobs[n++] = e;
-    }
-    xb.proxy = g->proxy;
-    xb.max_validity = g->max_validity;
-    /* how many ran is in ran[], per job */
-    (void)og_batch_run(ran, jobs, n, GUARD_FETCH_THREADS, deadline, GUARD_FETCH_MIN_LEFT,
-                       exchange_one, &xb, p);
-    for (i = 0; i < n; i++) {
-        if (ran[i]) {
-            ((guard_entry_t *)jobs[i])->batch_state = GUARD_BATCH_ASKED;
+        grown = realloc(lead->followers, sizeof(*grown) * (apr_size_t)(lead->nfollowers + 1));
+        if (grown) {
+            lead->followers = grown;
+            lead->followers[lead->nfollowers++] = e;
+            e->inflight = 1;
         }
     }
-    /* the same request for another certificate: same answer, verified for it */
-    for (i = 0; i < due->nelts; i++) {
-        guard_entry_t *e = APR_ARRAY_IDX(due, i, guard_entry_t *);
-
-        if (leader[i] && leader[i]->batch_state == GUARD_BATCH_ASKED) {
-            e->fetch = leader[i]->fetch;
-            guard_entry_verify(e, g->max_validity);
-            e->batch_state = GUARD_BATCH_ASKED;
+    for (i = 0; i < n; i++) {
+        if (og_workq_push(q, jobs[i], jobs[i]->leader->resp->key,
+                          urgency(jobs[i]->leader, now) < 2, start_by) != APR_SUCCESS) {
+            jobs[i]->leader->inflight = 0;
+            job_free(jobs[i]);
         }
     }
 }
 
-apr_array_header_t *guard_fetch_due(guard_t *g, apr_time_t now, int *plongest, apr_pool_t *p)
+/* The responder's state after one of its exchanges: an outage begins, goes
+ * on (the next probe later), or ends (everything held is released). */
+static void responder_noted(guard_t *g, guard_responder_t *r, guard_job_t *j, apr_pool_t *p)
 {
-    apr_array_header_t *due = apr_array_make(p, 8, sizeof(guard_entry_t *));
-    int i, longest = 1;
+    apr_time_t now = apr_time_now();
+
+    if (j->probe) {
+        r->probing = 0;
+    }
+    if (j->held || j->cut) {
+        return;
+    }
+    if (og_attempt_responder_failed(&j->fetch)) {
+        /* the exchanges in flight when it went down fail together: one
+         * failure; after that, each failed probe doubles the interval */
+        if (!r->failing) {
+            r->failing = 1;
+            r->down_since = now;
+        }
+        else if (j->probe) {
+            r->failing++;
+        }
+        apr_snprintf(r->last_error, sizeof(r->last_error), "%s: %s",
+                     og_fetch_err_str(j->fetch.err), j->fetch.detail);
+        r->probe_at = now + og_sched_probe_delay(&g->policy, r->failing);
+        if (!r->said) {
+            r->said = 1;
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, g->s, OGLOGNO(00064)
+                         "OCSP responder %s is not answering (%s): its %d certificate(s) "
+                         "are held back and one of them asks it again every few seconds "
+                         "(from %" APR_TIME_T_FMT " s, growing to OCSPGuardRetryDelay, %"
+                         APR_TIME_T_FMT " s); held responses stay stapled until their "
+                         "nextUpdate. The lines for each certificate follow at debug level",
+                         r->url, r->last_error, r->nentries,
+                         apr_time_sec(og_sched_probe_delay(&g->policy, 1)),
+                         apr_time_sec(g->policy.retry_min));
+        }
+        return;
+    }
+    if (r->failing) {
+        responder_released(g, r, now, p);
+    }
+    r->failing = 0;
+}
+
+/* The responder answers again: every certificate of it that failed or was
+ * held back is due now, not at its own backoff. */
+static void responder_released(guard_t *g, guard_responder_t *r, apr_time_t now, apr_pool_t *p)
+{
+    int i, released = 0;
 
     for (i = 0; i < g->entries->nelts; i++) {
         guard_entry_t *e = APR_ARRAY_IDX(g->entries, i, guard_entry_t *);
 
-        if (e->url && e->req_der && e->next_attempt <= now) {
-            APR_ARRAY_PUSH(due, guard_entry_t *) = e;
-            longest = e->timeout_s > longest ? e->timeout_s : longest;
+        if (e->resp == r && !e->inflight && (e->failures > 0 || !guard_entry_stapleable(e, now))) {
+            e->next_attempt = now;
+            released++;
         }
     }
-    if (plongest) {
-        *plongest = longest;
+    if (r->said) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, g->s, OGLOGNO(00065)
+                     "OCSP responder %s answers again after %" APR_TIME_T_FMT " s without "
+                     "(last error: %s); %d certificate(s) it holds are asked now", r->url,
+                     apr_time_sec(now - r->down_since), r->last_error, released);
     }
-    return due;
+    r->said = 0;
+    (void)p;
 }
 
-apr_array_header_t *guard_fetch_run(guard_t *g, apr_array_header_t *due, apr_time_t deadline,
-                                    og_source_e src, int quiet_repeats, apr_pool_t *p)
+/* One certificate's outcome of a job. */
+static void apply_one(guard_t *g, guard_entry_t *e, guard_job_t *j, og_source_e src, int quiet,
+                      apr_pool_t *p)
 {
-    apr_array_header_t *left = apr_array_make(p, 1, sizeof(guard_entry_t *));
+    e->fetch = j->fetch;
+    if (e == j->leader) {
+        e->result = j->result;
+    }
+    else {
+        guard_entry_verify(e, g->max_validity);
+    }
+    guard_entry_apply(g, e, g->s, src, quiet, p);
+    e->fetch.body = NULL; /* the body goes with the job */
+    e->fetch.len = 0;
+}
+
+/* A job taken back. Returns 1 if its certificates were asked, 0 if not
+ * (not started or cut short by the prefetch's deadline, or held back: they
+ * stay due). */
+static int apply_job(guard_t *g, guard_job_t *j, int ran, og_source_e src, int quiet,
+                     apr_pool_t *p)
+{
+    guard_responder_t *r = j->leader->resp;
+    int asked = ran && !j->held && !j->cut, k;
+
+    if (ran) {
+        int was_said = r->said;
+
+        responder_noted(g, r, j, p);
+        /* one warning for a responder's outage (OG00064): the certificates'
+         * own lines at debug, after the first */
+        if (was_said && og_attempt_responder_failed(&j->fetch)) {
+            quiet = 2;
+        }
+    }
+    if (asked) {
+        apply_one(g, j->leader, j, src, quiet, p);
+        for (k = 0; k < j->nfollowers; k++) {
+            apply_one(g, j->followers[k], j, src, quiet, p);
+        }
+    }
+    j->leader->inflight = 0;
+    for (k = 0; k < j->nfollowers; k++) {
+        j->followers[k]->inflight = 0;
+    }
+    if (j->held) {
+        apr_snprintf(j->leader->outcome, sizeof(j->leader->outcome),
+                     "held back: the responder is not answering (%s)", r->last_error);
+    }
+    return asked;
+}
+
+/* The prefetch's jobs taken back and applied; the entries without an answer
+ * go to `left` (held ones stay due, said by OG00064). */
+static void prefetch_take(guard_t *g, og_workq_t *q, apr_array_header_t *left, int *pheld,
+                          int *pcut, apr_pool_t *ptemp)
+{
+    void *jobs[64];
+    int ran[64], n, k, f;
+
+    while ((n = og_workq_take(q, jobs, ran, 64)) > 0) {
+        for (k = 0; k < n; k++) {
+            guard_job_t *j = jobs[k];
+
+            if (!apply_job(g, j, ran[k], OG_SOURCE_PREFETCH, 0, ptemp)) {
+                *pheld += j->held;
+                *pcut += j->cut * (1 + j->nfollowers);
+                if (!j->held) {
+                    APR_ARRAY_PUSH(left, guard_entry_t *) = j->leader;
+                    for (f = 0; f < j->nfollowers; f++) {
+                        APR_ARRAY_PUSH(left, guard_entry_t *) = j->followers[f];
+                    }
+                }
+            }
+            job_free(j);
+        }
+    }
+}
+
+void guard_fetch_post_config(guard_t *g, apr_pool_t *pconf)
+{
+    apr_hash_t *by_url = apr_hash_make(pconf);
     int i;
 
-    if (!due->nelts) {
+    g->responders = apr_array_make(pconf, 4, sizeof(guard_responder_t *));
+    for (i = 0; i < g->entries->nelts; i++) {
+        guard_entry_t *e = APR_ARRAY_IDX(g->entries, i, guard_entry_t *);
+        guard_responder_t *r;
+
+        if (!e->url || !e->req_der) {
+            continue;
+        }
+        if (!(r = apr_hash_get(by_url, e->url, APR_HASH_KEY_STRING))) {
+            r = apr_pcalloc(pconf, sizeof(*r));
+            r->url = e->url;
+            r->key = g->responders->nelts;
+            APR_ARRAY_PUSH(g->responders, guard_responder_t *) = r;
+            apr_hash_set(by_url, e->url, APR_HASH_KEY_STRING, r);
+        }
+        r->nentries++;
+        e->resp = r;
+        e->req_key = apr_pstrcat(pconf, e->url, " ", og_hex(pconf, e->req_der, e->req_len),
+                                 NULL);
+    }
+}
+
+apr_array_header_t *guard_fetch_prefetch(guard_t *g, apr_time_t deadline, int *pheld,
+                                         int *pcut, apr_pool_t *ptemp)
+{
+    apr_array_header_t *due = apr_array_make(ptemp, 8, sizeof(guard_entry_t *));
+    apr_array_header_t *left = apr_array_make(ptemp, 1, sizeof(guard_entry_t *));
+    apr_time_t now = apr_time_now();
+    og_workq_t *q;
+    int i, held = 0, cut = 0;
+
+    *pheld = *pcut = 0;
+    for (i = 0; i < g->entries->nelts; i++) {
+        guard_entry_t *e = APR_ARRAY_IDX(g->entries, i, guard_entry_t *);
+
+        if (e->resp && e->next_attempt <= now) {
+            APR_ARRAY_PUSH(due, guard_entry_t *) = e;
+        }
+    }
+    if (!due->nelts || !g->responders->nelts) {
         return left;
     }
-    exchange_batch(g, due, deadline, p);
-    for (i = 0; i < due->nelts; i++) {
-        guard_entry_t *e = APR_ARRAY_IDX(due, i, guard_entry_t *);
+    if (og_workq_create(&q, GUARD_FETCH_THREADS, g->responders->nelts,
+                        GUARD_FETCH_PER_RESPONDER, job_run, NULL, ptemp) != APR_SUCCESS) {
+        return due; /* nothing could be asked: the refresher's */
+    }
+    push_jobs(g, q, by_urgency(due, now, ptemp), deadline, deadline - GUARD_FETCH_MIN_LEFT,
+              ptemp);
+    /* apply as answers come; every exchange ends by the deadline */
+    for (;;) {
+        int queued, running, last;
 
-        if (e->batch_state == GUARD_BATCH_ASKED) {
-            guard_entry_apply(g, e, g->s, src, quiet_repeats, p);
+        og_workq_counts(q, -1, &queued, &running);
+        last = !queued && !running; /* what is left to take is all there is */
+        if (!last) {
+            og_workq_wait(q, deadline + apr_time_from_sec(1), 0);
         }
-        else {
-            APR_ARRAY_PUSH(left, guard_entry_t *) = e;
+        prefetch_take(g, q, left, &held, &cut, ptemp);
+        if (last || apr_time_now() > deadline + apr_time_from_sec(2)) {
+            break;
         }
     }
+    /* cannot happen (exchanges are bounded by the deadline), but nothing is
+     * left inside the queue: its entries would never be fetched again */
+    og_workq_drop_queued(q);
+    og_workq_wait(q, apr_time_now() + apr_time_from_sec(60), 1);
+    prefetch_take(g, q, left, &held, &cut, ptemp);
+    og_workq_destroy(q);
+    *pheld = held;
+    *pcut = cut;
     return left;
+}
+
+void guard_fetch_start(guard_t *g)
+{
+    if (g->responders && g->responders->nelts
+        && og_workq_create(&g->workq, GUARD_FETCH_THREADS, g->responders->nelts,
+                           GUARD_FETCH_PER_RESPONDER, job_run, NULL, NULL) != APR_SUCCESS) {
+        g->workq = NULL;
+    }
+}
+
+/* One refresher tick: apply what finished, then queue what came due; a
+ * failing responder gets one probe when its time comes, its most urgent
+ * certificate, and nothing else. */
+void guard_fetch_tick(guard_t *g, apr_pool_t *ptemp)
+{
+    apr_array_header_t *due;
+    guard_entry_t **probe;
+    apr_time_t now;
+    void *jobs[64];
+    int ran[64], n, i;
+
+    if (!g->workq) {
+        return;
+    }
+    while ((n = og_workq_take(g->workq, jobs, ran, 64)) > 0) {
+        for (i = 0; i < n; i++) {
+            apply_job(g, jobs[i], ran[i], OG_SOURCE_REFRESH, 1, ptemp);
+            job_free(jobs[i]);
+        }
+    }
+    now = apr_time_now();
+    due = apr_array_make(ptemp, 8, sizeof(guard_entry_t *));
+    probe = apr_pcalloc(ptemp, sizeof(*probe) * (apr_size_t)g->responders->nelts);
+    for (i = 0; i < g->entries->nelts; i++) {
+        guard_entry_t *e = APR_ARRAY_IDX(g->entries, i, guard_entry_t *);
+        guard_responder_t *r = e->resp;
+
+        if (!r || e->inflight) {
+            continue;
+        }
+        if (!r->failing) {
+            if (e->next_attempt <= now) {
+                APR_ARRAY_PUSH(due, guard_entry_t *) = e;
+            }
+        }
+        else if (!r->probing && now >= r->probe_at
+                 && (e->next_attempt <= now || e->failures > 0)
+                 && (!probe[r->key] || urgency(e, now) < urgency(probe[r->key], now))) {
+            probe[r->key] = e;
+        }
+    }
+    for (i = 0; i < g->responders->nelts; i++) {
+        guard_job_t *j;
+
+        if (probe[i] && (j = job_make(g, probe[i], 0, 1))) {
+            if (og_workq_push(g->workq, j, i, 1, 0) == APR_SUCCESS) {
+                APR_ARRAY_IDX(g->responders, i, guard_responder_t *)->probing = 1;
+            }
+            else {
+                probe[i]->inflight = 0;
+                job_free(j);
+            }
+        }
+    }
+    if (due->nelts) {
+        push_jobs(g, g->workq, by_urgency(due, now, ptemp), 0, 0, ptemp);
+    }
+}
+
+void guard_fetch_stop(guard_t *g)
+{
+    void *jobs[64];
+    int ran[64], n, i;
+
+    if (!g->workq) {
+        return;
+    }
+    og_workq_drop_queued(g->workq);
+    og_workq_wait(g->workq, apr_time_now() + apr_time_from_sec(60), 1);
+    while ((n = og_workq_take(g->workq, jobs, ran, 64)) > 0) {
+        for (i = 0; i < n; i++) {
+            job_free(jobs[i]);
+        }
+    }
+    og_workq_destroy(g->workq);
+    g->workq = NULL;
 }

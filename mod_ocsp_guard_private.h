@@ -19,6 +19,7 @@
 #include "og_admit.h"
 #include "og_attempt.h"
 #include "og_store.h"
+#include "og_table.h"
 
 APLOG_USE_MODULE(ocsp_guard);
 extern module AP_MODULE_DECLARE_DATA ocsp_guard_module;
@@ -64,6 +65,23 @@ typedef struct guard_sconf_t {
 #define GUARD_DEFAULT_STORE_DIR         "ocsp_guard"   /* under ServerRoot */
 #define GUARD_DEFAULT_CACHE_NAME        "ocsp_guard"   /* under DefaultRuntimeDir */
 
+/* One responder (one URL), shared by the certificates it answers for: while
+ * it fails, one of them probes it and the others are held back
+ * (mod_ocsp_guard_fetch.c). */
+typedef struct guard_responder_t {
+    const char *url;
+    int key;                        /* its og_workq key */
+    int nentries;
+    apr_uint32_t fails;             /* consecutive failed exchanges, as the
+                                     * worker threads see it (atomic) */
+    int failing;                    /* 0: up; 1: down; then 1 + failed probes */
+    apr_time_t down_since;
+    apr_time_t probe_at;            /* while failing: when it may be asked again */
+    int probing;                    /* a probe is queued or running */
+    int said;                       /* the outage is logged (OG00064) */
+    char last_error[160];
+} guard_responder_t;
+
 /* One certificate under our care: shared by every virtual host using it. */
 typedef enum {
     GUARD_URL_NONE = 0,             /* no responder: not stapled */
@@ -96,11 +114,11 @@ typedef struct guard_entry_t {
     int dirty;                      /* accepted, not yet in the store */
     int capped_logged;              /* OG00056 said once */
     apr_pool_t *der_pool;           /* refresher only: owns rec.der */
-    int batch_state;                /* mod_ocsp_guard_fetch.c: GUARD_BATCH_* */
+    unsigned int slot;              /* its slot in g->table (priming order) */
+    guard_responder_t *resp;        /* NULL without a URL or request */
+    const char *req_key;            /* URL and request: same key, same answer */
+    int inflight;                   /* a job of the fetcher has it */
 } guard_entry_t;
-
-#define GUARD_BATCH_NOT_ASKED 0        /* the batch deadline came first */
-#define GUARD_BATCH_ASKED     1        /* fetch and result are set */
 
 
 /* Everything of one configuration generation (lives in pconf). */
@@ -108,11 +126,14 @@ typedef struct guard_t {
     apr_pool_t *pool;
     server_rec *s;                  /* main server */
     apr_hash_t *by_id;              /* cert id (20 bytes) -> guard_entry_t * */
+    og_issuers_t *issuers;          /* parsed chains, shared by their certificates */
     apr_array_header_t *entries;    /* guard_entry_t *, in priming order */
     const ap_socache_provider_t *cache;
     ap_socache_instance_t *cache_inst;
     const char *cache_desc;
     apr_global_mutex_t *mutex;      /* when the provider is not MT/MP safe */
+    og_table_t *table;              /* the handshake's lock-free copy, one slot per
+                                     * entry, in shared memory inherited by children */
     const char *store_dir;          /* for messages; NULL: no persistence */
     og_store_t *store;              /* the open store directory, NULL: none */
     const char *store_problem;      /* why check_config refused the store */
@@ -126,6 +147,8 @@ typedef struct guard_t {
     int prefetch_timeout;           /* seconds; 0: fetch in the background */
     int strict;                     /* OCSPGuardEnforce strict */
     apr_pool_t *wd_pool;            /* refresher only */
+    apr_array_header_t *responders; /* guard_responder_t *, by key */
+    struct og_workq_t *workq;       /* refresher only: exchanges in flight */
     apr_array_header_t *findings;   /* og_finding_t of og_check, from check_config */
 } guard_t;
 
@@ -148,19 +171,20 @@ apr_status_t guard_cache_post_config(guard_t *g, server_rec *s, apr_pool_t *pcon
 void guard_cache_child_init(guard_t *g, apr_pool_t *p, server_rec *s);
 apr_status_t guard_cache_put(guard_t *g, server_rec *s, const guard_entry_t *e,
                           apr_pool_t *p);
-/* Copy the record of `id` into buf; *plen in: capacity, out: length. */
-apr_status_t guard_cache_get(guard_t *g, server_rec *s, const unsigned char *id,
-                          unsigned char *buf, unsigned int *plen, apr_pool_t *p);
+/* The handshake's read: copy the record of `e` into buf (OG_RECORD_MAX
+ * bytes), from the lock-free table; *plen out: its length. */
+apr_status_t guard_cache_get(guard_t *g, server_rec *s, const guard_entry_t *e,
+                          unsigned char *buf, apr_size_t *plen, apr_pool_t *p);
 apr_status_t guard_cache_put_report(guard_t *g, server_rec *s, const guard_entry_t *e,
                                  const og_report_t *rp, apr_pool_t *p);
 apr_status_t guard_cache_get_report(guard_t *g, server_rec *s, const guard_entry_t *e,
                                  og_report_t *rp, apr_pool_t *p);
 
 /* entry: one certificate's response life (mod_ocsp_guard_entry.c) */
-void guard_entry_exchange(guard_entry_t *e, apr_pool_t *p, const char *proxy, apr_time_t deadline,
-                          apr_interval_time_t max_validity);
 void guard_entry_verify(guard_entry_t *e, apr_interval_time_t max_validity);
 const char *guard_entry_url_origin(apr_pool_t *p, const guard_entry_t *e);
+/* quiet_repeats 0: failures at warning; 1: a failure like the last one at
+ * debug; 2: failures at debug (their responder's outage is said, OG00064) */
 void guard_entry_apply(guard_t *g, guard_entry_t *e, server_rec *s, og_source_e src,
                     int quiet_repeats, apr_pool_t *p);
 void guard_entry_schedule(guard_t *g, guard_entry_t *e, apr_time_t now);
@@ -180,13 +204,18 @@ void guard_store_persist(guard_t *g, guard_entry_t *e, server_rec *s, apr_pool_t
 void guard_store_flush(guard_t *g, server_rec *s, apr_pool_t *p);
 void guard_store_remember(guard_t *g, server_rec *s, apr_pool_t *p);
 
-/* the one fetch path (mod_ocsp_guard_fetch.c): the entries due at `now` (and
- * the longest responder timeout among them); fetch them concurrently within
- * the deadline and apply every answer; returns those the deadline left
- * unasked. Bodies live until p is cleared. */
-apr_array_header_t *guard_fetch_due(guard_t *g, apr_time_t now, int *plongest, apr_pool_t *p);
-apr_array_header_t *guard_fetch_run(guard_t *g, apr_array_header_t *due, apr_time_t deadline,
-                                    og_source_e src, int quiet_repeats, apr_pool_t *p);
+/* the one fetch path (mod_ocsp_guard_fetch.c). post_config: the responders
+ * and the request keys, once the requests exist. prefetch: everything due,
+ * concurrently, until `deadline`; returns the entries the deadline left
+ * without an answer (*pcut of them were asked, the others not yet; *pheld:
+ * how many were held back because their responder is not answering). start/tick/stop: the refresher's persistent set of exchanges
+ * (each tick applies what finished and queues what came due). */
+void guard_fetch_post_config(guard_t *g, apr_pool_t *pconf);
+apr_array_header_t *guard_fetch_prefetch(guard_t *g, apr_time_t deadline, int *pheld,
+                                         int *pcut, apr_pool_t *ptemp);
+void guard_fetch_start(guard_t *g);
+void guard_fetch_tick(guard_t *g, apr_pool_t *ptemp);
+void guard_fetch_stop(guard_t *g);
 
 /* refresher (mod_ocsp_guard_watchdog.c) */
 void guard_watchdog_post_config(guard_t *g, server_rec *s, apr_pool_t *pconf);

@@ -1,7 +1,8 @@
 /* mod_ocsp_guard_ssl.c: the two hooks mod_ssl calls. Prime: take ownership of
  * a certificate (one registry entry per certificate, whatever the number of
- * virtual hosts). Get-resp: copy the cached response out, nothing else: no
- * network, no disk, no DER decoding, trace-level logs only. */
+ * virtual hosts). Get-resp: copy the cached response out of the lock-free
+ * table, nothing else: no lock, no system call, no network, no disk, no DER
+ * decoding, trace-level logs only. */
 #include <string.h>
 
 #include <apr_strings.h>
@@ -31,7 +32,7 @@ static int og_hook_ocsp_prime(server_rec *s, apr_pool_t *p, const char *id,
     }
     e = apr_hash_get(g->by_id, id, (apr_ssize_t)id_len);
     if (!e) {
-        if (og_cert_from_pem(&cert, &err, g->pool, pem, strlen(pem)) != APR_SUCCESS) {
+        if (og_cert_from_pem(&cert, &err, g->pool, pem, strlen(pem), g->issuers) != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, OGLOGNO(00006)
                          "%s: cannot read the certificate mod_ssl offered for stapling "
                          "(%s); mod_ssl keeps it", guard_server_desc(p, s), err);
@@ -46,6 +47,7 @@ static int og_hook_ocsp_prime(server_rec *s, apr_pool_t *p, const char *id,
         }
         e = apr_pcalloc(g->pool, sizeof(*e));
         e->cert = cert;
+        e->slot = (unsigned int)g->entries->nelts;
         e->vhosts = apr_array_make(g->pool, 2, sizeof(server_rec *));
         e->url = cert->ocsp_url;
         e->url_from = cert->ocsp_url ? GUARD_URL_AIA : GUARD_URL_NONE;
@@ -77,14 +79,15 @@ static int og_hook_ocsp_get_resp(server_rec *s, conn_rec *c, const char *id,
 {
     guard_t *g = guard_registry();
     unsigned char buf[OG_RECORD_MAX];
-    unsigned int len = sizeof(buf);
+    apr_size_t len = 0;
     og_record_t rec;
+    const guard_entry_t *e;
 
     if (!g || id_len != OG_CERT_ID_LEN || !guard_sconf_enabled(guard_sconf(s))
-        || !apr_hash_get(g->by_id, id, (apr_ssize_t)id_len)) {
+        || !(e = apr_hash_get(g->by_id, id, (apr_ssize_t)id_len))) {
         return DECLINED;
     }
-    if (guard_cache_get(g, s, (const unsigned char *)id, buf, &len, c->pool) == APR_SUCCESS
+    if (guard_cache_get(g, s, e, buf, &len, c->pool) == APR_SUCCESS
         && og_record_decode(&rec, buf, len) == 0
         && og_record_stapleable(&rec, apr_time_now())) {
         ap_log_cerror(APLOG_MARK, APLOG_TRACE2, 0, c, "stapling %u bytes (%s)",

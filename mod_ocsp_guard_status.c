@@ -43,11 +43,12 @@ static apr_array_header_t *collect_rows(request_rec *r, guard_t *g)
     for (i = 0; i < g->entries->nelts; i++) {
         guard_row_t *row = apr_array_push(rows);
         unsigned char *buf = apr_palloc(r->pool, OG_RECORD_MAX);
-        unsigned int len = OG_RECORD_MAX;
+        apr_size_t len = 0;
 
         memset(row, 0, sizeof(*row));
         row->e = APR_ARRAY_IDX(g->entries, i, guard_entry_t *);
-        row->have_rec = guard_cache_get(g, r->server, row->e->cert->id, buf, &len, r->pool)
+        /* what a handshake would read */
+        row->have_rec = guard_cache_get(g, r->server, row->e, buf, &len, r->pool)
                             == APR_SUCCESS
                         && og_record_decode(&row->rec, buf, len) == 0;
         row->have_st = guard_cache_get_report(g, r->server, row->e, &row->st, r->pool)

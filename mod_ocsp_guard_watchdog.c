@@ -1,7 +1,8 @@
 /* mod_ocsp_guard_watchdog.c: the background refresher. One mod_watchdog
  * singleton for the whole server, running in one child (so as the
- * unprivileged User): every second it takes what is due (og_sched's times)
- * through the one fetch path (mod_ocsp_guard_fetch.c), which applies each
+ * unprivileged User): every second it applies the exchanges that finished
+ * and queues what came due (og_sched's times) on the one fetch path's
+ * persistent set of exchanges (mod_ocsp_guard_fetch.c), which applies each
  * outcome (cache, store, report row, logs once per change). */
 #include <apr_optional.h>
 #include <mod_watchdog.h>
@@ -16,25 +17,20 @@ static void refresh_due(guard_t *g, apr_pool_t *ptemp);
 static APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) *wd_get_instance;
 static APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *wd_register_callback;
 
-/* One tick: write what the parent left for us, expire what passed its
- * nextUpdate, fetch what is due (in parallel, bounded by the longest
- * responder timeout) and apply the outcomes. */
+/* One tick: write what the parent left for us, apply the exchanges that
+ * finished and queue what came due (mod_ocsp_guard_fetch.c: nothing here
+ * waits for an exchange), then expire what passed its nextUpdate. */
 static void refresh_due(guard_t *g, apr_pool_t *ptemp)
 {
-    apr_time_t now = apr_time_now();
-    apr_array_header_t *due;
-    int i, longest;
+    apr_time_t now;
+    int i;
 
     guard_store_flush(g, g->s, ptemp);
+    guard_fetch_tick(g, ptemp);
+    now = apr_time_now();
     for (i = 0; i < g->entries->nelts; i++) {
         guard_entry_check_expiry(g, APR_ARRAY_IDX(g->entries, i, guard_entry_t *), g->s, now,
                                  ptemp);
-    }
-    due = guard_fetch_due(g, now, &longest, ptemp);
-    guard_fetch_run(g, due, now + apr_time_from_sec(longest + 1), OG_SOURCE_REFRESH, 1, ptemp);
-    for (i = 0; i < due->nelts; i++) {
-        guard_entry_check_expiry(g, APR_ARRAY_IDX(due, i, guard_entry_t *), g->s,
-                                 apr_time_now(), ptemp);
     }
 }
 
@@ -49,6 +45,7 @@ static apr_status_t og_wd_callback(int state, void *data, apr_pool_t *pool)
          * its own, with its own allocator, used by this thread only */
         (void)pool;
         apr_pool_create_unmanaged_ex(&g->wd_pool, NULL, NULL);
+        guard_fetch_start(g);
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, g->s, OGLOGNO(00030)
                      "background refresh started in child %" APR_PID_T_FMT
                      " for %d certificate(s)", getpid(), g->entries->nelts);
@@ -59,6 +56,7 @@ static apr_status_t og_wd_callback(int state, void *data, apr_pool_t *pool)
         apr_pool_destroy(ptemp);
         break;
     case AP_WATCHDOG_STATE_STOPPING:
+        guard_fetch_stop(g);
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, g->s, OGLOGNO(00031)
                      "background refresh stopping in child %" APR_PID_T_FMT, getpid());
         break;

@@ -56,3 +56,18 @@ int og_attempt_same_state(const og_attempt_t *a, const og_attempt_t *b)
 {
     return a->kind == b->kind && a->detail == b->detail;
 }
+
+int og_attempt_responder_failed(const og_fetch_res_t *fetch)
+{
+    switch (fetch->err) {
+    case OG_FETCH_DNS:
+    case OG_FETCH_REFUSED:
+    case OG_FETCH_TIMEOUT:
+    case OG_FETCH_HTTP_STATUS:
+    case OG_FETCH_OTHER:
+        return 1;
+    default:
+        /* an answer (even a wrong one), or a problem of the URL or of this answer */
+        return 0;
+    }
+}

@@ -39,4 +39,8 @@ og_attempt_t og_attempt_judge(const og_fetch_res_t *fetch, const og_ocsp_result_
 /* Same state as before (log at debug) or a change (log at its level)? */
 int og_attempt_same_state(const og_attempt_t *a, const og_attempt_t *b);
 
+/* Does this exchange say the responder itself is failing (no answer, an
+ * HTTP error), rather than this one certificate's answer being wrong? */
+int og_attempt_responder_failed(const og_fetch_res_t *fetch);
+
 #endif /* OG_ATTEMPT_H */

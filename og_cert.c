@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <apr_hash.h>
 #include <apr_strings.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -17,6 +18,7 @@
 #define OG_TLSFEATURE_STATUS_REQUEST 5
 
 static apr_status_t x509_cleanup(void *data);
+static const struct og_chain_t *chain_of(og_issuers_t *is, const char *rest, apr_size_t len);
 static const char *name_str(apr_pool_t *p, const X509_NAME *n);
 static const char *first_ocsp_url(apr_pool_t *p, X509 *x);
 static int has_must_staple(X509 *x);
@@ -167,12 +169,59 @@ X509 *og_cert_find_issuer(BIO *bio, X509 *leaf, int limit)
     return issuer;
 }
 
-apr_status_t og_cert_from_pem(og_cert_t **pcert, const char **perr,
-                              apr_pool_t *p, const char *pem, apr_size_t len)
+/* The parsed certificates of one chain's PEM text (at most 16). */
+typedef struct og_chain_t {
+    X509 *x[16];
+    int n;
+} og_chain_t;
+
+struct og_issuers_t {
+    apr_pool_t *pool;
+    apr_hash_t *by_pem;             /* chain PEM text -> og_chain_t */
+};
+
+og_issuers_t *og_issuers_make(apr_pool_t *p)
 {
+    og_issuers_t *is = apr_pcalloc(p, sizeof(*is));
+
+    is->pool = p;
+    is->by_pem = apr_hash_make(p);
+    return is;
+}
+
+/* The chain after the first certificate of `pem`, parsed once per text. */
+static const struct og_chain_t *chain_of(og_issuers_t *is, const char *rest, apr_size_t len)
+{
+    og_chain_t *ch = apr_hash_get(is->by_pem, rest, (apr_ssize_t)len);
+    BIO *bio;
+    X509 *x;
+
+    if (ch) {
+        return ch;
+    }
+    ch = apr_pcalloc(is->pool, sizeof(*ch));
+    if ((bio = BIO_new_mem_buf(rest, (int)len))) {
+        while (ch->n < 16 && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+            ch->x[ch->n++] = x;
+            apr_pool_cleanup_register(is->pool, x, x509_cleanup, apr_pool_cleanup_null);
+        }
+        BIO_free(bio);
+    }
+    ERR_clear_error();
+    apr_hash_set(is->by_pem, apr_pmemdup(is->pool, rest, len), (apr_ssize_t)len, ch);
+    return ch;
+}
+
+apr_status_t og_cert_from_pem(og_cert_t **pcert, const char **perr,
+                              apr_pool_t *p, const char *pem, apr_size_t len,
+                              og_issuers_t *shared)
+{
+    static const char end[] = "-----END CERTIFICATE-----";
     BIO *bio = NULL;
     X509 *leaf = NULL, *issuer = NULL;
+    const char *rest = NULL;
     apr_status_t rv = APR_EINVAL;
+    int i;
 
     *pcert = NULL;
     *perr = NULL;
@@ -181,8 +230,22 @@ apr_status_t og_cert_from_pem(og_cert_t **pcert, const char **perr,
         *perr = "no certificate in the PEM data";
         goto cleanup;
     }
-    /* bounded: a chain longer than this is not a chain */
-    issuer = og_cert_find_issuer(bio, leaf, 16);
+    if (shared && (rest = memmem(pem, len, end, sizeof(end) - 1))) {
+        const og_chain_t *ch;
+
+        rest += sizeof(end) - 1;
+        ch = chain_of(shared, rest, len - (apr_size_t)(rest - pem));
+        for (i = 0; i < ch->n && !issuer; i++) {
+            if (X509_check_issued(ch->x[i], leaf) == X509_V_OK) {
+                issuer = ch->x[i];
+                X509_up_ref(issuer);
+            }
+        }
+    }
+    else {
+        /* bounded: a chain longer than this is not a chain */
+        issuer = og_cert_find_issuer(bio, leaf, 16);
+    }
     rv = og_cert_from_x509(pcert, perr, p, leaf, issuer);
 
 cleanup:

@@ -26,11 +26,18 @@ typedef struct og_cert_t {
     apr_time_t not_after;
 } og_cert_t;
 
+/* Chains already parsed, by their PEM text: thousands of certificates from
+ * one CA share one parsed issuer (memory, and startup time). */
+typedef struct og_issuers_t og_issuers_t;
+og_issuers_t *og_issuers_make(apr_pool_t *p);
+
 /* Parse `pem` (certificate, then chain). The issuer is the first chain
- * certificate that issued the leaf. On error returns APR_EINVAL and a reason
- * in *perr (allocated from p). */
+ * certificate that issued the leaf; with `shared` (may be NULL), a chain
+ * seen before is not parsed again and its issuer is shared. On error
+ * returns APR_EINVAL and a reason in *perr (allocated from p). */
 apr_status_t og_cert_from_pem(og_cert_t **pcert, const char **perr,
-                              apr_pool_t *p, const char *pem, apr_size_t len);
+                              apr_pool_t *p, const char *pem, apr_size_t len,
+                              og_issuers_t *shared);
 
 /* The first of the next `limit` PEM certificates in bio that issued leaf
  * (a new reference the caller frees), or NULL. */

@@ -40,4 +40,10 @@ apr_interval_time_t og_sched_backoff(const og_sched_policy_t *pol, int failures,
 apr_time_t og_sched_next(const og_sched_policy_t *pol, const og_sched_state_t *st,
                          apr_time_t now);
 
+/* While a responder fails, one certificate probes it: the delay before probe
+ * number `failed_probes` + 1 (failed_probes >= 1): 2 s, doubling, at most
+ * retry_min (never more often than every 2 s). */
+#define OG_SCHED_PROBE_FIRST apr_time_from_sec(2)
+apr_interval_time_t og_sched_probe_delay(const og_sched_policy_t *pol, int failed_probes);
+
 #endif /* OG_SCHED_H */

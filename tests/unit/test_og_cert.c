@@ -42,7 +42,7 @@ static apr_status_t parse(og_cert_t **pc, X509 *x, X509 *issuer)
     apr_status_t rv;
 
     *pc = NULL;
-    rv = og_cert_from_pem(pc, &err, pool, pem, len);
+    rv = og_cert_from_pem(pc, &err, pool, pem, len, NULL);
     free(pem);
     return rv;
 }
@@ -107,9 +107,38 @@ static void test_cert_garbage_is_an_error(void **state)
     const char *err = NULL;
 
     (void)state;
-    assert_int_not_equal(og_cert_from_pem(&c, &err, pool, "not a pem", 9), APR_SUCCESS);
+    assert_int_not_equal(og_cert_from_pem(&c, &err, pool, "not a pem", 9, NULL), APR_SUCCESS);
     assert_non_null(err);
     assert_null(c);
+}
+
+/* Two certificates of one CA primed with the same chain text share one
+ * parsed issuer; a different chain text is parsed on its own; a chain
+ * without the issuer gives none, shared or not. */
+static void test_cert_chains_are_parsed_once_and_shared(void **state)
+{
+    og_issuers_t *shared = og_issuers_make(pool);
+    size_t l1, l2, l3;
+    char *p1 = tp_pem_chain(leaf.cert, ca.cert, &l1);
+    char *p2 = tp_pem_chain(nourl.cert, ca.cert, &l2);
+    char *p3 = tp_pem_chain(muststaple.cert, NULL, &l3);
+    og_cert_t *a, *b, *c, *plain;
+    const char *err;
+
+    (void)state;
+    assert_int_equal(og_cert_from_pem(&a, &err, pool, p1, l1, shared), APR_SUCCESS);
+    assert_int_equal(og_cert_from_pem(&b, &err, pool, p2, l2, shared), APR_SUCCESS);
+    assert_int_equal(og_cert_from_pem(&c, &err, pool, p3, l3, shared), APR_SUCCESS);
+    assert_int_equal(og_cert_from_pem(&plain, &err, pool, p1, l1, NULL), APR_SUCCESS);
+    assert_non_null(a->issuer);
+    assert_ptr_equal(a->issuer, b->issuer);          /* one object for both */
+    assert_ptr_not_equal(a->issuer, plain->issuer);  /* unshared: a copy of its own */
+    assert_int_equal(X509_cmp(a->issuer, plain->issuer), 0);
+    assert_null(c->issuer);
+    assert_memory_not_equal(a->id, b->id, OG_CERT_ID_LEN);
+    free(p1);
+    free(p2);
+    free(p3);
 }
 
 int main(void)
@@ -121,6 +150,7 @@ int main(void)
         cmocka_unit_test(test_cert_must_staple_is_detected),
         cmocka_unit_test(test_cert_without_issuer_in_chain),
         cmocka_unit_test(test_cert_garbage_is_an_error),
+        cmocka_unit_test(test_cert_chains_are_parsed_once_and_shared),
     };
     int rv;
 

@@ -34,7 +34,7 @@ static int setup(void **state)
     leaf = tp_make("good.localhost", &ca, 10, (tp_opts_t){ .ocsp_url = "http://127.0.0.1:9/" });
     leaf2 = tp_make("other.localhost", &ca, 11, (tp_opts_t){ .ocsp_url = "http://127.0.0.1:9/" });
     pem = tp_pem_chain(leaf.cert, ca.cert, &len);
-    assert_int_equal(og_cert_from_pem(&cert, &err, pool, pem, len), APR_SUCCESS);
+    assert_int_equal(og_cert_from_pem(&cert, &err, pool, pem, len, NULL), APR_SUCCESS);
     free(pem);
     return 0;
 }

@@ -130,6 +130,25 @@ static void test_sched_renew_at_spans_year_0000_to_9999_without_overflow(void **
     }
 }
 
+/* A responder that fails is probed at 2 s, 4 s, 8 s ... never above
+ * OCSPGuardRetryDelay, and never more often than every 2 s. */
+static void test_sched_probe_delay_grows_to_the_retry_delay(void **state)
+{
+    og_sched_policy_t pol;
+
+    (void)state;
+    og_sched_defaults(&pol);
+    assert_int_equal(og_sched_probe_delay(&pol, 1), apr_time_from_sec(2));
+    assert_int_equal(og_sched_probe_delay(&pol, 2), apr_time_from_sec(4));
+    assert_int_equal(og_sched_probe_delay(&pol, 3), apr_time_from_sec(8));
+    assert_int_equal(og_sched_probe_delay(&pol, 5), apr_time_from_sec(32));
+    assert_int_equal(og_sched_probe_delay(&pol, 6), pol.retry_min);
+    assert_int_equal(og_sched_probe_delay(&pol, 1000000), pol.retry_min);
+    pol.retry_min = apr_time_from_sec(1); /* a tiny OCSPGuardRetryDelay: still 2 s */
+    assert_int_equal(og_sched_probe_delay(&pol, 1), apr_time_from_sec(2));
+    assert_int_equal(og_sched_probe_delay(&pol, 9), apr_time_from_sec(2));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -142,6 +161,7 @@ int main(void)
         cmocka_unit_test(test_sched_next_after_failures_backs_off),
         cmocka_unit_test(test_sched_stored_response_waits_for_renewal),
         cmocka_unit_test(test_sched_renew_at_spans_year_0000_to_9999_without_overflow),
+        cmocka_unit_test(test_sched_probe_delay_grows_to_the_retry_delay),
     };
     return cmocka_run_group_tests_name("og_sched", tests, NULL, NULL);
 }

@@ -49,6 +49,7 @@ class Httpd:
     """An httpd whose ServerRoot is a fresh 0755 dir under base_dir (default: the system temp dir).
 
     module_so: path of mod_ocsp_guard.so to LoadModule, or None for a plain httpd.
+    mpm: 'event' (default), 'worker' or 'prefork'.
     Attributes: root, conf_path, error_log_path, pid_file, https_port, http_port, loglevel, pid, start_time_s.
     """
 
@@ -70,6 +71,7 @@ class Httpd:
         self.loglevel = 'info ssl:info' + (' ocsp_guard:trace2' if module_so else '')
         self.pid = None
         self.start_time_s = None
+        self.mpm = 'event'
 
     def __repr__(self):
         return f'<Httpd root={self.root} https={self.https_port} http={self.http_port} pid={self.pid}>'
@@ -78,7 +80,8 @@ class Httpd:
 
     def write_config(self, body, global_extra=''):
         """Write conf/httpd.conf: the fixed server part, then global_extra, then body."""
-        modules = [f'LoadModule {name} {MODULE_DIR}/{so}' for name, so in STANDARD_MODULES
+        mpm = [(f'mpm_{self.mpm}_module', f'mod_mpm_{self.mpm}.so')]
+        modules = [f'LoadModule {name} {MODULE_DIR}/{so}' for name, so in mpm + STANDARD_MODULES[1:]
                    if os.path.exists(os.path.join(MODULE_DIR, so))]
         if self.module_so:
             modules.append(f'LoadModule ocsp_guard_module {self.module_so}')
@@ -94,8 +97,10 @@ class Httpd:
             f'ErrorLog "{self.error_log_path}"',
             f'LogLevel {self.loglevel}',
             *modules,
-            'StartServers 2', 'ServerLimit 4', 'ThreadLimit 4', 'ThreadsPerChild 4',
-            'MinSpareThreads 4', 'MaxSpareThreads 16', 'MaxRequestWorkers 16',
+            *(['StartServers 2', 'ServerLimit 4', 'ThreadLimit 4', 'ThreadsPerChild 4',
+               'MinSpareThreads 4', 'MaxSpareThreads 16', 'MaxRequestWorkers 16'] if self.mpm != 'prefork'
+              else ['StartServers 2', 'MinSpareServers 2', 'MaxSpareServers 8', 'ServerLimit 16',
+                    'MaxRequestWorkers 16']),
             f'Listen {LOOPBACK}:{self.https_port} https',
             f'Listen {LOOPBACK}:{self.http_port}',
             f'TypesConfig "{root}/conf/mime.types"',

@@ -103,6 +103,7 @@ class _Handler(BaseHTTPRequestHandler):
         front, stopped = self.server.front, self.server.stopped
         mode = 'ok' if self.path.startswith(REDIRECT_PREFIX + '/') else front.mode
         front.record(method, self.path, der, serial, mode)
+        front.enter()
         try:
             if mode == 'hang':
                 wait_until(lambda: front.mode != 'hang' or stopped.is_set(), HANG_MAX_S, 0.05)
@@ -137,6 +138,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, ctype, front.answer(der))
         except (BrokenPipeError, ConnectionResetError) as e:
             front.log(f'client went away: {e!r}')
+        finally:
+            front.leave()
 
     def _send(self, code, ctype, body):
         self.send_response(code)
@@ -160,7 +163,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
 
-class _V6Server(ThreadingHTTPServer):
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # socketserver's 5 would drop the SYNs of a burst of connections
+
+
+class _V6Server(_Server):
     address_family = socket.AF_INET6
 
 
@@ -180,7 +187,8 @@ class OcspFront:
     'goodstale' the same but always 'good' (a pre-revocation answer replayed for a revoked leaf), 'liar'
     always 'good' and fresh (a CA lifting a revocation); 'farfuture' nextUpdate far_days ahead (None: the
     last second of year 9999).
-    Accounting: count, requests [(method, path_len, der, serial)], reset(), wait_for_count(n, timeout).
+    Accounting: count, requests [(method, path_len, der, serial)], inflight and max_inflight (requests
+    being answered at once), reset(), wait_for_count(n, timeout).
     """
 
     def __init__(self, pki, port=0, signer='delegated', host=LOOPBACK):
@@ -198,6 +206,8 @@ class OcspFront:
         os.makedirs(self.dir, exist_ok=True)
         self.log_path = os.path.join(self.dir, 'requests.log')
         self._lock = threading.Lock()
+        self.inflight = 0  # requests being answered now
+        self.max_inflight = 0  # the most at once since the last reset()
         self._mode = 'ok'
         self._requests = []
         self._server = None
@@ -237,6 +247,7 @@ class OcspFront:
         with self._lock:
             self._requests.clear()
             self.redirects_followed = 0
+            self.max_inflight = self.inflight
 
     def wait_for_count(self, n, timeout):
         """Poll until at least n requests were received; True if so within timeout seconds."""
@@ -246,7 +257,7 @@ class OcspFront:
         """Listen on 127.0.0.1:port (SO_REUSEADDR), the same port again after a stop()."""
         if self._server:
             return
-        server_class = _V6Server if ':' in self.host else ThreadingHTTPServer
+        server_class = _V6Server if ':' in self.host else _Server
         server = server_class((self.host, self.port), _Handler)
         server.block_on_close = False
         server.front = self
@@ -268,6 +279,16 @@ class OcspFront:
         server.server_close()
         self._thread.join(timeout=10)
         self.log('stopped')
+
+    def enter(self):
+        """A request is being answered: counts towards inflight and max_inflight."""
+        with self._lock:
+            self.inflight += 1
+            self.max_inflight = max(self.max_inflight, self.inflight)
+
+    def leave(self):
+        with self._lock:
+            self.inflight -= 1
 
     def record(self, method, path, der, serial, mode):
         with self._lock:
