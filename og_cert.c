@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include <apr_hash.h>
+#include <apr_tables.h>
 #include <apr_strings.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -18,7 +19,8 @@
 #define OG_TLSFEATURE_STATUS_REQUEST 5
 
 static apr_status_t x509_cleanup(void *data);
-static const struct og_chain_t *chain_of(og_issuers_t *is, const char *rest, apr_size_t len);
+static struct og_chain_t *chain_read(og_issuers_t *is, BIO *bio, int max);
+static X509 *chain_issuer(const struct og_chain_t *ch, X509 *leaf);
 static const char *name_str(apr_pool_t *p, const X509_NAME *n);
 static const char *first_ocsp_url(apr_pool_t *p, X509 *x);
 static int has_must_staple(X509 *x);
@@ -169,16 +171,20 @@ X509 *og_cert_find_issuer(BIO *bio, X509 *leaf, int limit)
     return issuer;
 }
 
-/* The parsed certificates of one chain's PEM text (at most 16). */
+/* The parsed certificates of one PEM text or file. */
 typedef struct og_chain_t {
-    X509 *x[16];
+    X509 **x;
     int n;
 } og_chain_t;
 
 struct og_issuers_t {
     apr_pool_t *pool;
-    apr_hash_t *by_pem;             /* chain PEM text -> og_chain_t */
+    apr_hash_t *by_pem;             /* PEM text -> og_chain_t */
+    apr_hash_t *by_path;            /* file path -> og_chain_t */
 };
+
+#define OG_CHAIN_MAX_TEXT 16        /* certificates after a leaf: a chain */
+#define OG_CHAIN_MAX_FILE 1000      /* certificates of a bundle file */
 
 og_issuers_t *og_issuers_make(apr_pool_t *p)
 {
@@ -186,30 +192,68 @@ og_issuers_t *og_issuers_make(apr_pool_t *p)
 
     is->pool = p;
     is->by_pem = apr_hash_make(p);
+    is->by_path = apr_hash_make(p);
     return is;
 }
 
-/* The chain after the first certificate of `pem`, parsed once per text. */
-static const struct og_chain_t *chain_of(og_issuers_t *is, const char *rest, apr_size_t len)
+/* Every certificate of bio (at most max), owned by the cache's pool. */
+static og_chain_t *chain_read(og_issuers_t *is, BIO *bio, int max)
 {
-    og_chain_t *ch = apr_hash_get(is->by_pem, rest, (apr_ssize_t)len);
-    BIO *bio;
+    og_chain_t *ch = apr_pcalloc(is->pool, sizeof(*ch));
+    apr_array_header_t *xs = apr_array_make(is->pool, 2, sizeof(X509 *));
     X509 *x;
 
-    if (ch) {
-        return ch;
+    while (bio && xs->nelts < max && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+        APR_ARRAY_PUSH(xs, X509 *) = x;
+        apr_pool_cleanup_register(is->pool, x, x509_cleanup, apr_pool_cleanup_null);
     }
-    ch = apr_pcalloc(is->pool, sizeof(*ch));
-    if ((bio = BIO_new_mem_buf(rest, (int)len))) {
-        while (ch->n < 16 && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
-            ch->x[ch->n++] = x;
-            apr_pool_cleanup_register(is->pool, x, x509_cleanup, apr_pool_cleanup_null);
-        }
-        BIO_free(bio);
-    }
-    ERR_clear_error();
-    apr_hash_set(is->by_pem, apr_pmemdup(is->pool, rest, len), (apr_ssize_t)len, ch);
+    ERR_clear_error(); /* the end of the PEM data leaves an error on the queue */
+    ch->x = (X509 **)xs->elts;
+    ch->n = xs->nelts;
     return ch;
+}
+
+static X509 *chain_issuer(const og_chain_t *ch, X509 *leaf)
+{
+    int i;
+
+    for (i = 0; i < ch->n; i++) {
+        if (X509_check_issued(ch->x[i], leaf) == X509_V_OK) {
+            return ch->x[i];
+        }
+    }
+    return NULL;
+}
+
+X509 *og_issuers_in_pem(og_issuers_t *is, const char *pem, apr_size_t len, X509 *leaf)
+{
+    og_chain_t *ch = apr_hash_get(is->by_pem, pem, (apr_ssize_t)len);
+
+    if (!ch) {
+        BIO *bio = BIO_new_mem_buf(pem, (int)len);
+
+        ch = chain_read(is, bio, OG_CHAIN_MAX_TEXT);
+        BIO_free(bio);
+        apr_hash_set(is->by_pem, apr_pmemdup(is->pool, pem, len), (apr_ssize_t)len, ch);
+    }
+    return chain_issuer(ch, leaf);
+}
+
+X509 *og_issuers_in_file(og_issuers_t *is, const char *path, X509 *leaf)
+{
+    og_chain_t *ch;
+
+    if (!path) {
+        return NULL;
+    }
+    if (!(ch = apr_hash_get(is->by_path, path, APR_HASH_KEY_STRING))) {
+        BIO *bio = BIO_new_file(path, "r");
+
+        ch = chain_read(is, bio, OG_CHAIN_MAX_FILE);
+        BIO_free(bio);
+        apr_hash_set(is->by_path, apr_pstrdup(is->pool, path), APR_HASH_KEY_STRING, ch);
+    }
+    return chain_issuer(ch, leaf);
 }
 
 apr_status_t og_cert_from_pem(og_cert_t **pcert, const char **perr,
@@ -221,7 +265,6 @@ apr_status_t og_cert_from_pem(og_cert_t **pcert, const char **perr,
     X509 *leaf = NULL, *issuer = NULL;
     const char *rest = NULL;
     apr_status_t rv = APR_EINVAL;
-    int i;
 
     *pcert = NULL;
     *perr = NULL;
@@ -231,15 +274,9 @@ apr_status_t og_cert_from_pem(og_cert_t **pcert, const char **perr,
         goto cleanup;
     }
     if (shared && (rest = memmem(pem, len, end, sizeof(end) - 1))) {
-        const og_chain_t *ch;
-
         rest += sizeof(end) - 1;
-        ch = chain_of(shared, rest, len - (apr_size_t)(rest - pem));
-        for (i = 0; i < ch->n && !issuer; i++) {
-            if (X509_check_issued(ch->x[i], leaf) == X509_V_OK) {
-                issuer = ch->x[i];
-                X509_up_ref(issuer);
-            }
+        if ((issuer = og_issuers_in_pem(shared, rest, len - (apr_size_t)(rest - pem), leaf))) {
+            X509_up_ref(issuer);
         }
     }
     else {

@@ -31,6 +31,14 @@ typedef struct og_cert_t {
 typedef struct og_issuers_t og_issuers_t;
 og_issuers_t *og_issuers_make(apr_pool_t *p);
 
+/* The issuer of `leaf` among the certificates of `pem` (PEM text, parsed
+ * once per distinct text), or NULL; the reference stays the cache's. */
+X509 *og_issuers_in_pem(og_issuers_t *is, const char *pem, apr_size_t len, X509 *leaf);
+
+/* The same for the certificates of a file (a chain or CA bundle, at most
+ * 1000 of them, read once per path); NULL when unreadable or not found. */
+X509 *og_issuers_in_file(og_issuers_t *is, const char *path, X509 *leaf);
+
 /* Parse `pem` (certificate, then chain). The issuer is the first chain
  * certificate that issued the leaf; with `shared` (may be NULL), a chain
  * seen before is not parsed again and its issuer is shared. On error

@@ -6,6 +6,7 @@
 
 #include <apr_strings.h>
 #include <apr_hash.h>
+#include <apr_file_io.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <openssl/err.h>
@@ -18,8 +19,6 @@ static og_finding_t *add(apr_array_header_t *out, og_level_e level, const char *
                          const char *vhost);
 static const char *where(apr_pool_t *p, og_loc_t at);
 static const char *first_stapling_on(apr_pool_t *p, apr_hash_t *seen, const og_conf_vhost_t *v);
-static int contains_issuer(BIO *bio, X509 *leaf, int limit);
-static int file_has_issuer(const char *path, X509 *leaf);
 static void rule_stapling_cache(apr_pool_t *p, const og_conf_t *c, apr_array_header_t *out);
 static void rule_certificates(apr_pool_t *p, const og_conf_t *c, og_cert_reader_fn *reader,
                               apr_array_header_t *out);
@@ -104,54 +103,57 @@ static void rule_stapling_cache(apr_pool_t *p, const og_conf_t *c, apr_array_hea
     }
 }
 
-static int contains_issuer(BIO *bio, X509 *leaf, int limit)
-{
-    X509 *issuer = og_cert_find_issuer(bio, leaf, limit);
-
-    X509_free(issuer);
-    return issuer != NULL;
-}
-
-static int file_has_issuer(const char *path, X509 *leaf)
-{
-    BIO *bio;
-    int found;
-
-    if (!path || !(bio = BIO_new_file(path, "r"))) {
-        ERR_clear_error();
-        return 0;
-    }
-    found = contains_issuer(bio, leaf, 1000);
-    BIO_free(bio);
-    return found;
-}
-
+/* Read a certificate file: the leaf, then its issuer after it, in
+ * chain_file or in ca_file; chains and bundles seen before (thousands of
+ * certificates of one CA) are not parsed again. */
 og_certinfo_t og_check_read_cert(apr_pool_t *p, const char *path, const char *chain_file,
-                                 const char *ca_file)
+                                 const char *ca_file, og_issuers_t *shared)
 {
+    static const char end[] = "-----END CERTIFICATE-----";
     og_certinfo_t ci;
-    BIO *bio = BIO_new_file(path, "r");
+    apr_file_t *f = NULL;
+    apr_finfo_t fi;
+    char *text = NULL;
+    const char *rest;
+    apr_size_t len = 0;
+    BIO *bio = NULL;
     X509 *leaf = NULL;
     og_cert_t *c;
     const char *err;
 
     memset(&ci, 0, sizeof(ci));
-    if (!bio) {
+    if (!shared) {
+        shared = og_issuers_make(p);
+    }
+    if (apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, 0, p) != APR_SUCCESS
+        || apr_file_info_get(&fi, APR_FINFO_SIZE, f) != APR_SUCCESS
+        || fi.size <= 0 || fi.size > OG_CHECK_MAX_CERT_FILE
+        || !(text = apr_palloc(p, (apr_size_t)fi.size + 1))
+        || apr_file_read_full(f, text, (apr_size_t)fi.size, &len) != APR_SUCCESS) {
         ci.error = "cannot be read";
-        ERR_clear_error();
+        if (f) {
+            apr_file_close(f);
+        }
         return ci;
     }
-    leaf = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-    if (!leaf) {
+    apr_file_close(f);
+    text[len] = '\0';
+    if (!(bio = BIO_new_mem_buf(text, (int)len))
+        || !(leaf = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
         ci.error = "holds no PEM certificate";
         BIO_free(bio);
         ERR_clear_error();
         return ci;
     }
-    ci.has_cert = 1;
-    ci.has_issuer = contains_issuer(bio, leaf, 16)
-                    || file_has_issuer(chain_file, leaf) || file_has_issuer(ca_file, leaf);
     BIO_free(bio);
+    ci.has_cert = 1;
+    if ((rest = memmem(text, len, end, sizeof(end) - 1))) {
+        rest += sizeof(end) - 1;
+    }
+    ci.has_issuer = (rest && og_issuers_in_pem(shared, rest, len - (apr_size_t)(rest - text),
+                                               leaf))
+                    || og_issuers_in_file(shared, chain_file, leaf)
+                    || og_issuers_in_file(shared, ca_file, leaf);
     if (og_cert_from_x509(&c, &err, p, leaf, NULL) == APR_SUCCESS) {
         ci.subject = c->subject;
         ci.issuer_name = c->issuer_name;
@@ -169,6 +171,7 @@ static void rule_certificates(apr_pool_t *p, const og_conf_t *c, og_cert_reader_
                               apr_array_header_t *out)
 {
     apr_hash_t *seen = apr_hash_make(p), *cas = apr_hash_make(p);
+    og_issuers_t *shared = og_issuers_make(p);
     int i, j, no_url = 0;
     og_loc_t first = { NULL, 0 };
     apr_hash_index_t *hi;
@@ -191,7 +194,7 @@ static void rule_certificates(apr_pool_t *p, const og_conf_t *c, og_cert_reader_
                 continue;
             }
             apr_hash_set(seen, key, APR_HASH_KEY_STRING, key);
-            ci = reader(p, cc->path, v->chain_file.value, v->ca_file.value);
+            ci = reader(p, cc->path, v->chain_file.value, v->ca_file.value, shared);
             if (!ci.has_cert) {
                 continue; /* mod_ssl reports unreadable files itself */
             }

@@ -9,6 +9,8 @@
 #include <apr_pools.h>
 #include <apr_tables.h>
 
+#include "og_cert.h"
+
 #include "og_fmt.h"
 #include "og_record.h"
 
@@ -90,14 +92,18 @@ typedef struct og_certinfo_t {
     const char *error;
 } og_certinfo_t;
 
-/* Read a certificate file (leaf first) and look for its issuer in the rest of
- * the file, in chain_file and in ca_file (either may be NULL). */
+/* Read a certificate file (leaf first, at most OG_CHECK_MAX_CERT_FILE bytes)
+ * and look for its issuer in the rest of the file, in chain_file and in
+ * ca_file (either may be NULL); `shared` keeps the chains and bundles parsed
+ * for the next certificate. */
+#define OG_CHECK_MAX_CERT_FILE (4 * 1024 * 1024)
 og_certinfo_t og_check_read_cert(apr_pool_t *p, const char *path, const char *chain_file,
-                                 const char *ca_file);
+                                 const char *ca_file, og_issuers_t *shared);
 
 /* The certificate facts the rules need, so tests can give them without files. */
 typedef og_certinfo_t og_cert_reader_fn(apr_pool_t *p, const char *path,
-                                        const char *chain_file, const char *ca_file);
+                                        const char *chain_file, const char *ca_file,
+                                        og_issuers_t *shared);
 
 /* Run every rule; returns og_finding_t entries, most severe first within a rule. */
 apr_array_header_t *og_check_run(apr_pool_t *p, const og_conf_t *conf, og_cert_reader_fn *reader);

@@ -17,12 +17,13 @@ static apr_pool_t *pool;
 
 /* fake files: "<name>.noissuer", "<name>.nourl", anything else is complete */
 static og_certinfo_t fake_reader(apr_pool_t *p, const char *path, const char *chain,
-                                 const char *ca)
+                                 const char *ca, og_issuers_t *shared)
 {
     og_certinfo_t ci;
 
     (void)p;
     (void)ca;
+    (void)shared;
     memset(&ci, 0, sizeof(ci));
     ci.has_cert = 1;
     ci.subject = "CN=test";
