@@ -249,6 +249,7 @@ static int write_dirty(guard_t *g, server_rec *s, apr_pool_t *p)
 {
     int i, failed = 0;
 
+    og_store_batch(g->store, 1); /* one syncfs at the end, not two fsyncs per file */
     for (i = 0; i < g->entries->nelts; i++) {
         guard_entry_t *e = APR_ARRAY_IDX(g->entries, i, guard_entry_t *);
 
@@ -258,6 +259,7 @@ static int write_dirty(guard_t *g, server_rec *s, apr_pool_t *p)
             e->dirty = 0; /* one try: a failure is logged, the next accept retries */
         }
     }
+    og_store_batch(g->store, 0);
     return failed;
 }
 

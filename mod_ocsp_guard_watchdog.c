@@ -26,7 +26,9 @@ static void refresh_due(guard_t *g, apr_pool_t *ptemp)
     int i;
 
     guard_store_flush(g, g->s, ptemp);
+    og_store_batch(g->store, 1); /* what this tick accepts: one syncfs at its end */
     guard_fetch_tick(g, ptemp);
+    og_store_batch(g->store, 0);
     now = apr_time_now();
     for (i = 0; i < g->entries->nelts; i++) {
         guard_entry_check_expiry(g, APR_ARRAY_IDX(g->entries, i, guard_entry_t *), g->s, now,

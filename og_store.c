@@ -46,6 +46,8 @@ struct og_store_t {
     const char *floors_name;    /* "<base>.floors" in the parent */
     uid_t uid;                  /* the server's User: owner of the store */
     gid_t gid;
+    int batch;                  /* og_store_batch: saves skip their fsyncs */
+    int batch_written;          /* ... and something was saved meanwhile */
 };
 
 static int sha256(unsigned char *out, const unsigned char *d, apr_size_t len);
@@ -267,7 +269,7 @@ apr_size_t og_store_encode(unsigned char *buf, const unsigned char *id,
  * without following it), fsync of the directory. */
 static apr_status_t replace_file(const char **perr, apr_pool_t *p, int dfd, const char *dir,
                                  const char *name, const unsigned char *buf, apr_size_t len,
-                                 int give, uid_t uid, gid_t gid)
+                                 int give, uid_t uid, gid_t gid, int sync)
 {
     unsigned char rnd[8];
     const char *tmp;
@@ -296,7 +298,7 @@ static apr_status_t replace_file(const char **perr, apr_pool_t *p, int dfd, cons
         }
     }
     if (!err && (fchmod(fd, 0600) != 0 || (give && geteuid() == 0 && fchown(fd, uid, gid) != 0)
-                 || fsync(fd) != 0)) {
+                 || (sync && fsync(fd) != 0))) {
         err = errno;
     }
     if (close(fd) != 0 && !err) {
@@ -313,8 +315,32 @@ static apr_status_t replace_file(const char **perr, apr_pool_t *p, int dfd, cons
         unlinkat(dfd, tmp, 0);
         return APR_FROM_OS_ERROR(err);
     }
-    fsync(dfd); /* make the rename itself durable */
+    if (sync) {
+        fsync(dfd); /* make the rename itself durable */
+    }
     return APR_SUCCESS;
+}
+
+void og_store_batch(og_store_t *st, int on)
+{
+    if (!st) {
+        return;
+    }
+    if (on) {
+        st->batch = 1;
+        st->batch_written = 0;
+        return;
+    }
+    if (st->batch && st->batch_written) {
+        /* one flush of the whole file system instead of two per file */
+#ifdef __linux__
+        if (syncfs(st->dfd) != 0)
+#endif
+        {
+            fsync(st->dfd);
+        }
+    }
+    st->batch = st->batch_written = 0;
 }
 
 apr_status_t og_store_save(const char **perr, apr_pool_t *p, og_store_t *st,
@@ -329,9 +355,10 @@ apr_status_t og_store_save(const char **perr, apr_pool_t *p, og_store_t *st,
         *perr = "response too large for the store";
         return APR_EINVAL;
     }
+    st->batch_written |= st->batch;
     return replace_file(perr, p, st->dfd, st->dir,
                         apr_pstrcat(p, og_hex(p, id, OG_CERT_ID_LEN), OG_STORE_SUFFIX, NULL),
-                        buf, total, 1, st->uid, st->gid);
+                        buf, total, 1, st->uid, st->gid, !st->batch);
 }
 
 apr_status_t og_store_parse(og_record_t *rec, og_floor_t *floor, const char **perr,
@@ -595,5 +622,5 @@ apr_status_t og_store_floors_save(og_store_t *st, apr_hash_t *floors, const char
     }
     /* root's own file, in the directory only root can write */
     return replace_file(perr, p, st->pfd, st->parent, st->floors_name,
-                        buf, total, 0, 0, 0);
+                        buf, total, 0, 0, 0, 1);
 }

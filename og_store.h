@@ -50,6 +50,13 @@ apr_status_t og_store_save(const char **perr, apr_pool_t *p, og_store_t *st,
                            const unsigned char *id, const og_record_t *rec,
                            const og_floor_t *floor);
 
+/* Many saves in a row (the startup writer, a refresher tick): with on, the
+ * saves that follow skip their two fsyncs; with off, one syncfs of the
+ * store's file system makes them all durable at once (only if any was
+ * written). A file torn by a crash meanwhile fails its checksum at load and
+ * is fetched again: the store holds public, re-fetchable data. */
+void og_store_batch(og_store_t *st, int on);
+
 /* Load the record and floor for id. APR_ENOENT when there is none;
  * OG_STORE_UNSAFE when the name is not a regular file of the User's (a symlink, a
  * FIFO, a device, a directory, another owner) or is too large: never opened

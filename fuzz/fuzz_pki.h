@@ -186,7 +186,7 @@ static inline void fz_pki_init(fz_pki_t *k)
     k->leaf = fz_make("leaf", "leaf.fuzz.example", &k->ca, FZ_LEAF_SERIAL, 0, 0, FZ_URL,
                       "20200101000000Z", "20400101000000Z");
     pem = tp_pem_chain(k->leaf.cert, k->ca.cert, &len);
-    if (og_cert_from_pem(&k->cert, &err, k->pool, pem, len) != APR_SUCCESS
+    if (og_cert_from_pem(&k->cert, &err, k->pool, pem, len, NULL) != APR_SUCCESS
         || !k->cert->issuer) {
         fprintf(stderr, "fuzz_pki: og_cert_from_pem: %s\n", err ? err : "no issuer");
         abort();

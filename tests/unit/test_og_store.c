@@ -283,6 +283,33 @@ static void test_store_round_trips_record_in_a_0600_file(void **state)
     assert_int_equal(sb.st_uid, geteuid());
 }
 
+/* A batch of saves (no fsync each) leaves every file complete and loadable,
+ * and the next save outside a batch is back to its own fsyncs. */
+static void test_store_batch_saves_are_all_there_after_it_ends(void **state)
+{
+    og_record_t in = sample_record(), out;
+    og_floor_t fl = sample_floor(), fout;
+    unsigned char ids[5][OG_CERT_ID_LEN];
+    const char *err;
+    int i;
+
+    (void)state;
+    og_store_batch(st, 1);
+    for (i = 0; i < 5; i++) {
+        memcpy(ids[i], id, OG_CERT_ID_LEN);
+        ids[i][0] ^= (unsigned char)(i + 1);
+        assert_int_equal(og_store_save(&err, pool, st, ids[i], &in, &fl), APR_SUCCESS);
+    }
+    og_store_batch(st, 0);
+    og_store_batch(NULL, 0); /* no store: nothing to do */
+    for (i = 0; i < 5; i++) {
+        assert_int_equal(og_store_load(&out, &fout, &err, pool, st, ids[i]), APR_SUCCESS);
+        assert_memory_equal(out.der, der, sizeof(der));
+    }
+    assert_int_equal(og_store_save(&err, pool, st, id, &in, &fl), APR_SUCCESS);
+    assert_int_equal(og_store_load(&out, &fout, &err, pool, st, id), APR_SUCCESS);
+}
+
 static void test_store_missing_file_is_enoent(void **state)
 {
     og_record_t out;
@@ -973,6 +1000,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_store_round_trips_record_in_a_0600_file),
+        T(test_store_batch_saves_are_all_there_after_it_ends),
         T(test_store_missing_file_is_enoent),
         T(test_store_flipped_byte_is_a_checksum_mismatch),
         T(test_store_truncated_or_padded_file_is_refused),
