@@ -249,8 +249,9 @@ static int og_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
     }
     /* 4. The store. */
     stored = step_store(g, s, pconf, ptemp);
-    /* 5. The prefetch. */
+    /* 5. The prefetch; then the handshake table, sized from the responses. */
     step_prefetch(g, s, ptemp);
+    guard_cache_table(g, s, pconf, ptemp);
     /* 6. The store gets what was fetched (written as the User, never by
      *    root); this parent remembers what it accepted, for its next
      *    generation; the background refresher, in one child. */

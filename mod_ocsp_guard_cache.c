@@ -1,11 +1,11 @@
-/* mod_ocsp_guard_cache.c: where responses live in shared memory. Two
- * places, written together: OCSPGuardCache over mod_socache (shmcb, sized
- * from the certificate count, with the global mutex the provider needs;
- * keys are the 20-byte certificate ids, values og_record_t encodings, and
- * the report rows beside them), and the table the handshake reads without a
- * lock (og_table: one page per certificate in an anonymous shared mapping
- * created before the children fork). A record too long for a table slot is
- * read from the socache. Nothing here fetches. */
+/* mod_ocsp_guard_cache.c: where responses live in shared memory. The table
+ * the handshake reads without a lock (og_table: one slot per certificate,
+ * sized from the responses, in an anonymous shared mapping created before
+ * the children fork) holds every response; OCSPGuardCache over mod_socache
+ * (shmcb, sized from the certificate count, with the global mutex the
+ * provider needs; keys are the 20-byte certificate ids) holds the report
+ * rows and the few responses too long for a table slot. Nothing here
+ * fetches. */
 #include <apr_shm.h>
 #include <apr_strings.h>
 #include <http_core.h>
@@ -17,7 +17,6 @@
 #define GUARD_CACHE_MIN_SIZE (512 * 1024)
 
 static apr_status_t cache_cleanup(void *data);
-static void table_create(guard_t *g, server_rec *s, apr_pool_t *pconf);
 static apr_status_t locked_store(guard_t *g, server_rec *s, const unsigned char *key,
                                  unsigned int klen, apr_time_t expiry, unsigned char *data,
                                  unsigned int len, apr_pool_t *p);
@@ -140,32 +139,61 @@ apr_status_t guard_cache_post_config(guard_t *g, server_rec *s, apr_pool_t *pcon
         return rv;
     }
     apr_pool_cleanup_register(pconf, g, cache_cleanup, apr_pool_cleanup_null);
-    table_create(g, s, pconf);
+    g->table_pending = 1; /* guard_cache_table, once the responses are known */
     return APR_SUCCESS;
 }
 
-/* The handshake's table; without it (no shared memory to be had) handshakes
- * read the socache under its mutex, as before. */
-static void table_create(guard_t *g, server_rec *s, apr_pool_t *pconf)
+/* The handshake's table, created once the store and the prefetch have
+ * brought the responses, so that its slots fit them (packed, a quarter
+ * more than the longest: memory follows the real response size); every
+ * response held goes in at once. Without it (no shared memory to be had)
+ * handshakes read OCSPGuardCache under its mutex. */
+void guard_cache_table(guard_t *g, server_rec *s, apr_pool_t *pconf, apr_pool_t *ptemp)
 {
     unsigned int n = (unsigned int)g->entries->nelts;
-    apr_size_t size = og_table_size(n);
+    apr_size_t longest = 0, slot, size;
     apr_shm_t *shm;
     apr_status_t rv;
+    int i;
 
     g->table = NULL;
+    g->table_pending = 0;
+    for (i = 0; i < g->entries->nelts; i++) {
+        const guard_entry_t *e = APR_ARRAY_IDX(g->entries, i, guard_entry_t *);
+
+        if (e->rec.der && OG_RECORD_HDR_LEN + e->rec.der_len > longest) {
+            longest = OG_RECORD_HDR_LEN + e->rec.der_len;
+        }
+    }
+    /* nothing yet: room for a typical response with an embedded signer */
+    slot = og_table_slot_size(longest ? longest : 1500);
+    size = og_table_size(n, slot);
     /* anonymous: inherited by every child, gone with the last process of this
      * generation; the parent's mapping goes with pconf */
     rv = apr_shm_create(&shm, size, NULL, pconf);
-    if (rv != APR_SUCCESS) {
+    if (rv != APR_SUCCESS
+        || !(g->table = og_table_init(apr_shm_baseaddr_get(shm), apr_shm_size_get(shm), n,
+                                      slot))) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, OGLOGNO(00063)
                      "cannot map %" APR_SIZE_T_FMT " KiB of shared memory for the "
                      "handshakes' lock-free copy of %u response(s); handshakes read "
                      "OCSPGuardCache under its mutex instead. Check the memory limits "
                      "(ulimit -v, vm.overcommit_memory)", size / 1024, n);
-        return;
     }
-    g->table = og_table_init(apr_shm_baseaddr_get(shm), apr_shm_size_get(shm), n);
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, OGLOGNO(00066)
+                 "handshake table: %u slot(s) of %" APR_SIZE_T_FMT " bytes (%" APR_SIZE_T_FMT
+                 " KiB of shared memory); responses longer than %" APR_SIZE_T_FMT " bytes are "
+                 "read from OCSPGuardCache", n, slot, size / 1024, slot - OG_TABLE_SLOT_HDR);
+    for (i = 0; i < g->entries->nelts; i++) {
+        const guard_entry_t *e = APR_ARRAY_IDX(g->entries, i, guard_entry_t *);
+
+        if (e->rec.der && guard_cache_put(g, s, e, ptemp) != APR_SUCCESS) {
+            GUARD_ELOG(APLOG_ERR, 0, s, e, ptemp, OGLOGNO(00067)
+                       "the verified response (%" APR_SIZE_T_FMT " bytes) fits neither the "
+                       "handshake table nor OCSPGuardCache %s; it cannot be stapled: make "
+                       "the cache larger", e->rec.der_len, g->cache_desc);
+        }
+    }
 }
 
 void guard_cache_child_init(guard_t *g, apr_pool_t *p, server_rec *s)
@@ -199,14 +227,15 @@ apr_status_t guard_cache_put(guard_t *g, server_rec *s, const guard_entry_t *e,
     if (!len) {
         return APR_ENOSPC;
     }
-    /* the table after the socache: a record the table calls too long is
-     * already where the handshake will look for it */
-    rv = locked_store(g, s, e->cert->id, OG_CERT_ID_LEN, e->rec.next_update, buf,
-                      (unsigned int)len, p);
-    if (g->table && og_table_put(g->table, e->slot, e->cert->id, buf, len) < 0) {
-        rv = APR_EINVAL;
+    if (g->table_pending) {
+        return APR_SUCCESS; /* the parent, before the table: guard_cache_table puts it */
     }
-    return rv;
+    /* the table holds it, or says it is too long: then the socache does */
+    if (g->table && (rv = og_table_put(g->table, e->slot, e->cert->id, buf, len)) <= 0) {
+        return rv == 0 ? APR_SUCCESS : APR_EINVAL;
+    }
+    return locked_store(g, s, e->cert->id, OG_CERT_ID_LEN, e->rec.next_update, buf,
+                        (unsigned int)len, p);
 }
 
 /* The handshake path: a copy out of the table, checked; no lock, no system

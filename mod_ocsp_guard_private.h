@@ -134,6 +134,7 @@ typedef struct guard_t {
     apr_global_mutex_t *mutex;      /* when the provider is not MT/MP safe */
     og_table_t *table;              /* the handshake's lock-free copy, one slot per
                                      * entry, in shared memory inherited by children */
+    int table_pending;              /* the cache exists, the table not yet */
     const char *store_dir;          /* for messages; NULL: no persistence */
     og_store_t *store;              /* the open store directory, NULL: none */
     const char *store_problem;      /* why check_config refused the store */
@@ -169,6 +170,8 @@ void guard_config_resolve(guard_t *g, server_rec *s, apr_pool_t *pconf);
 apr_status_t guard_cache_post_config(guard_t *g, server_rec *s, apr_pool_t *pconf,
                                   apr_pool_t *ptemp);
 void guard_cache_child_init(guard_t *g, apr_pool_t *p, server_rec *s);
+/* After the store and the prefetch: the handshake table, every response in it. */
+void guard_cache_table(guard_t *g, server_rec *s, apr_pool_t *pconf, apr_pool_t *ptemp);
 apr_status_t guard_cache_put(guard_t *g, server_rec *s, const guard_entry_t *e,
                           apr_pool_t *p);
 /* The handshake's read: copy the record of `e` into buf (OG_RECORD_MAX

@@ -12,15 +12,18 @@
 #define OG_RECORD_MAGIC   0x4f475231u  /* "OGR1" */
 #define OG_RECORD_HDR_LEN 40
 #define OG_RECORD_MAX     (OG_RECORD_HDR_LEN + OG_OCSP_MAX_STAPLE)
-/* Room per certificate in a shared cache: a typical response (1.5-3 KiB with
- * an embedded responder certificate) twice over, for rotation. */
-#define OG_RECORD_ROOM_PER_CERT (8 * 1024)
+/* Room per certificate in OCSPGuardCache: its report row twice over (rows
+ * are rewritten, shmcb is a ring), and a share of the room for the few
+ * responses too long for the handshakes' table (og_table), which holds all
+ * the others. */
+#define OG_RECORD_ROOM_PER_CERT 1536
 /* The most one record takes in a shmcb subcache: the record, its key and
  * shmcb's per-object index, rounded up. A subcache smaller than this cannot
  * hold a maximal response (og_check's cache-size rule). */
 #define OG_RECORD_CACHE_FOOTPRINT (17 * 1024)
-/* The average record size hinted to the cache (shmcb lays itself out by it). */
-#define OG_RECORD_AVG_SIZE      2048
+/* The average object size hinted to the cache (shmcb lays itself out by
+ * it): mostly report rows, now and then a long response. */
+#define OG_RECORD_AVG_SIZE      1024
 
 typedef enum {
     OG_SOURCE_NONE = 0,

@@ -1,5 +1,5 @@
 /* og_table.c: the sequence-locked slot table of og_table.h. The layout is a
- * header (magic, slot count) and then slots of OG_TABLE_SLOT_SIZE bytes:
+ * header (magic, slot count, slot size) and then slots of that size:
  * sequence (odd while written), length, checksum, id, record. Ordering uses
  * the compiler's __atomic builtins (acquire/release), the seqlock pattern:
  * writer: seq odd, release fence, bytes, seq even (release); reader: seq
@@ -19,25 +19,26 @@ typedef struct og_slot_t {
     apr_uint64_t sum;
     unsigned char id[OG_TABLE_ID_LEN];
     unsigned char pad[OG_TABLE_SLOT_HDR - 16 - OG_TABLE_ID_LEN];
-    unsigned char data[OG_TABLE_SLOT_MAX];
+    unsigned char data[];              /* slot_size - OG_TABLE_SLOT_HDR bytes */
 } og_slot_t;
 
 struct og_table_t {
     apr_uint32_t magic;
     apr_uint32_t nslots;
-    unsigned char pad[OG_TABLE_HDR_SIZE - 8];
+    apr_uint32_t slot_size;
+    unsigned char pad[OG_TABLE_HDR_SIZE - 12];
 };
 
 static og_slot_t *slot_at(const og_table_t *t, unsigned int i);
 static apr_uint64_t checksum(const unsigned char *id, const unsigned char *p, apr_size_t len);
 static apr_uint32_t write_begin(og_slot_t *sl);
 
-typedef char og_table_slot_size_check[sizeof(og_slot_t) == OG_TABLE_SLOT_SIZE ? 1 : -1];
+typedef char og_table_slot_hdr_check[sizeof(og_slot_t) == OG_TABLE_SLOT_HDR ? 1 : -1];
 typedef char og_table_hdr_size_check[sizeof(og_table_t) == OG_TABLE_HDR_SIZE ? 1 : -1];
 
 static og_slot_t *slot_at(const og_table_t *t, unsigned int i)
 {
-    return (og_slot_t *)((char *)t + OG_TABLE_HDR_SIZE + (apr_size_t)i * OG_TABLE_SLOT_SIZE);
+    return (og_slot_t *)((char *)t + OG_TABLE_HDR_SIZE + (apr_size_t)i * t->slot_size);
 }
 
 /* FNV-1a, 64 bits, over the id, the length and the bytes: a torn copy that
@@ -59,22 +60,38 @@ static apr_uint64_t checksum(const unsigned char *id, const unsigned char *p, ap
     return h;
 }
 
-apr_size_t og_table_size(unsigned int nslots)
+apr_size_t og_table_slot_size(apr_size_t longest)
 {
-    return OG_TABLE_HDR_SIZE + (apr_size_t)nslots * OG_TABLE_SLOT_SIZE;
+    apr_size_t want;
+
+    if (longest > OG_TABLE_SLOT_MAX_SIZE) {
+        return OG_TABLE_SLOT_MAX_SIZE;
+    }
+    want = OG_TABLE_SLOT_HDR + longest + longest / 4;
+    want = (want + 63) & ~(apr_size_t)63;
+    return want < OG_TABLE_SLOT_MIN ? OG_TABLE_SLOT_MIN
+           : want > OG_TABLE_SLOT_MAX_SIZE ? OG_TABLE_SLOT_MAX_SIZE : want;
 }
 
-og_table_t *og_table_init(void *mem, apr_size_t size, unsigned int nslots)
+apr_size_t og_table_size(unsigned int nslots, apr_size_t slot_size)
+{
+    return OG_TABLE_HDR_SIZE + (apr_size_t)nslots * slot_size;
+}
+
+og_table_t *og_table_init(void *mem, apr_size_t size, unsigned int nslots,
+                          apr_size_t slot_size)
 {
     og_table_t *t = mem;
     unsigned int i;
 
-    if (!mem || size < og_table_size(nslots)) {
+    if (!mem || slot_size % 64 || slot_size < OG_TABLE_SLOT_MIN
+        || slot_size > OG_TABLE_SLOT_MAX_SIZE || size < og_table_size(nslots, slot_size)) {
         return NULL;
     }
     memset(t, 0, OG_TABLE_HDR_SIZE);
     t->magic = OG_TABLE_MAGIC;
     t->nslots = nslots;
+    t->slot_size = (apr_uint32_t)slot_size;
     for (i = 0; i < nslots; i++) {
         og_slot_t *sl = slot_at(t, i);
 
@@ -87,6 +104,11 @@ og_table_t *og_table_init(void *mem, apr_size_t size, unsigned int nslots)
 unsigned int og_table_slots(const og_table_t *t)
 {
     return t ? t->nslots : 0;
+}
+
+apr_size_t og_table_slot_max(const og_table_t *t)
+{
+    return t ? t->slot_size - OG_TABLE_SLOT_HDR : 0;
 }
 
 /* Make the sequence odd: this writer owns the slot until it is even again. */
@@ -118,11 +140,12 @@ int og_table_put(og_table_t *t, unsigned int slot, const unsigned char *id,
 {
     og_slot_t *sl;
     apr_uint32_t seq;
-    int over = len > OG_TABLE_SLOT_MAX;
+    int over;
 
     if (!t || slot >= t->nslots || (len && !rec)) {
         return -1;
     }
+    over = len > og_table_slot_max(t);
     sl = slot_at(t, slot);
     seq = write_begin(sl);
     memcpy(sl->id, id, OG_TABLE_ID_LEN);
@@ -169,7 +192,7 @@ int og_table_get(const og_table_t *t, unsigned int slot, const unsigned char *id
             over = 1;
             len = 0;
         }
-        else if (len == 0 || len > OG_TABLE_SLOT_MAX || len > cap) {
+        else if (len == 0 || len > t->slot_size - OG_TABLE_SLOT_HDR || len > cap) {
             len = 0;
         }
         else {

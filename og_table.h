@@ -10,28 +10,38 @@
 #define OG_TABLE_H
 
 #include <apr.h>
+#include <apr_pools.h>
 
 #define OG_TABLE_HDR_SIZE  64     /* the table header, before slot 0 */
-#define OG_TABLE_SLOT_SIZE 4096   /* one page per certificate */
-#define OG_TABLE_SLOT_HDR  48
-/* the longest record a slot holds; a longer one is refused (the caller keeps
- * it elsewhere and says so) */
-#define OG_TABLE_SLOT_MAX  (OG_TABLE_SLOT_SIZE - OG_TABLE_SLOT_HDR)
+#define OG_TABLE_SLOT_HDR  48     /* sequence, length, checksum, id: before each record */
+#define OG_TABLE_SLOT_MIN  256
+#define OG_TABLE_SLOT_MAX_SIZE 4096
 #define OG_TABLE_ID_LEN    20
 
 typedef struct og_table_t og_table_t;
 
-/* Bytes of shared memory `nslots` slots need (header included). */
-apr_size_t og_table_size(unsigned int nslots);
+/* The slot size for records of at most `longest` bytes, with room to grow
+ * (a quarter more), a multiple of 64 between OG_TABLE_SLOT_MIN and
+ * OG_TABLE_SLOT_MAX_SIZE: slots are packed, so memory follows the
+ * responses' real size. */
+apr_size_t og_table_slot_size(apr_size_t longest);
 
-/* Lay out an empty table over `mem` (og_table_size(nslots) bytes, zeroed or
- * not); returns it, or NULL if `size` is too small. */
-og_table_t *og_table_init(void *mem, apr_size_t size, unsigned int nslots);
+/* Bytes of shared memory `nslots` slots of `slot_size` need (header included). */
+apr_size_t og_table_size(unsigned int nslots, apr_size_t slot_size);
+
+/* Lay out an empty table over `mem` (og_table_size() bytes, zeroed or not);
+ * returns it, or NULL if `size` is too small or slot_size not one of
+ * og_table_slot_size's. */
+og_table_t *og_table_init(void *mem, apr_size_t size, unsigned int nslots,
+                          apr_size_t slot_size);
 
 unsigned int og_table_slots(const og_table_t *t);
 
+/* The longest record one slot holds (slot size less its header). */
+apr_size_t og_table_slot_max(const og_table_t *t);
+
 /* Write the record of `id` into `slot`. 0 on success; 1 when the record is
- * longer than OG_TABLE_SLOT_MAX: the slot then says so (og_table_get returns
+ * longer than og_table_slot_max: the slot then says so (og_table_get returns
  * 1: the caller keeps such records elsewhere); -1 for a slot out of range.
  * Writers must not overlap
  * on one slot (one refresher); a second writer waits for the first, briefly,

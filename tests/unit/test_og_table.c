@@ -20,6 +20,8 @@
 #include "og_table.h"
 
 #define NSLOTS 4
+#define SLOT   OG_TABLE_SLOT_MAX_SIZE
+#define SLOT_MAX (SLOT - OG_TABLE_SLOT_HDR)
 
 static unsigned char *mem;
 static og_table_t *table;
@@ -29,11 +31,11 @@ static const unsigned char id_b[OG_TABLE_ID_LEN] = "certificate-b-000002";
 static int setup(void **state)
 {
     (void)state;
-    mem = mmap(NULL, og_table_size(NSLOTS), PROT_READ | PROT_WRITE,
+    mem = mmap(NULL, og_table_size(NSLOTS, SLOT), PROT_READ | PROT_WRITE,
                MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     assert_true(mem != MAP_FAILED);
-    memset(mem, 0x5a, og_table_size(NSLOTS)); /* init must not rely on zeroed memory */
-    table = og_table_init(mem, og_table_size(NSLOTS), NSLOTS);
+    memset(mem, 0x5a, og_table_size(NSLOTS, SLOT)); /* init must not rely on zeroed memory */
+    table = og_table_init(mem, og_table_size(NSLOTS, SLOT), NSLOTS, SLOT);
     assert_non_null(table);
     return 0;
 }
@@ -41,23 +43,25 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    munmap(mem, og_table_size(NSLOTS));
+    munmap(mem, og_table_size(NSLOTS, SLOT));
     return 0;
 }
 
 static unsigned char *slot_bytes(unsigned int i)
 {
-    return mem + OG_TABLE_HDR_SIZE + (size_t)i * OG_TABLE_SLOT_SIZE;
+    return mem + OG_TABLE_HDR_SIZE + (size_t)i * SLOT;
 }
 
 static void test_round_trip_and_refusals(void **state)
 {
-    unsigned char rec[1000], buf[OG_TABLE_SLOT_MAX], big[OG_TABLE_SLOT_MAX + 1];
+    unsigned char rec[1000], buf[SLOT_MAX], big[SLOT_MAX + 1];
     apr_size_t len = 0;
 
     (void)state;
     assert_int_equal(og_table_slots(table), NSLOTS);
-    assert_null(og_table_init(mem, og_table_size(NSLOTS) - 1, NSLOTS));
+    assert_null(og_table_init(mem, og_table_size(NSLOTS, SLOT) - 1, NSLOTS, SLOT));
+    assert_null(og_table_init(mem, og_table_size(NSLOTS, SLOT), NSLOTS, 1000)); /* not a multiple of 64 */
+    assert_int_equal(og_table_slot_max(table), SLOT_MAX);
     memset(rec, 'r', sizeof(rec));
     /* empty */
     assert_int_equal(og_table_get(table, 0, id_a, buf, sizeof(buf), &len), -1);
@@ -80,9 +84,9 @@ static void test_round_trip_and_refusals(void **state)
     assert_int_equal(og_table_get(table, 0, id_a, buf, sizeof(buf), &len), 0);
     assert_int_equal(len, sizeof(rec));
     /* the longest that fits */
-    assert_int_equal(og_table_put(table, 1, id_b, big, OG_TABLE_SLOT_MAX), 0);
+    assert_int_equal(og_table_put(table, 1, id_b, big, SLOT_MAX), 0);
     assert_int_equal(og_table_get(table, 1, id_b, buf, sizeof(buf), &len), 0);
-    assert_int_equal(len, OG_TABLE_SLOT_MAX);
+    assert_int_equal(len, SLOT_MAX);
     /* cleared: gone */
     assert_int_equal(og_table_clear(table, 0), 0);
     assert_int_equal(og_table_get(table, 0, id_a, buf, sizeof(buf), &len), -1);
@@ -90,7 +94,7 @@ static void test_round_trip_and_refusals(void **state)
 
 static void test_half_written_or_corrupt_is_never_read(void **state)
 {
-    unsigned char rec[200], buf[OG_TABLE_SLOT_MAX];
+    unsigned char rec[200], buf[SLOT_MAX];
     apr_size_t len = 0;
     uint32_t seq;
 
@@ -119,7 +123,7 @@ static void test_half_written_or_corrupt_is_never_read(void **state)
 
 static void test_dead_writer_does_not_lock_the_slot(void **state)
 {
-    unsigned char rec[64], buf[OG_TABLE_SLOT_MAX];
+    unsigned char rec[64], buf[SLOT_MAX];
     apr_size_t len = 0;
     uint32_t seq = 7; /* odd: someone began and never finished */
 
@@ -140,10 +144,10 @@ static void test_dead_writer_does_not_lock_the_slot(void **state)
 static void test_concurrent_writer_never_gives_a_torn_record(void **state)
 {
     static unsigned char ra[600], rb[3000];
-    unsigned char buf[OG_TABLE_SLOT_MAX];
+    unsigned char buf[SLOT_MAX];
     apr_size_t len;
     long got_a = 0, got_b = 0, misses = 0, i;
-    volatile int *stop = (volatile int *)(mem + og_table_size(NSLOTS) - OG_TABLE_SLOT_SIZE / 2);
+    volatile int *stop = (volatile int *)(mem + og_table_size(NSLOTS, SLOT) - SLOT / 2);
     pid_t pid;
     int status;
 
@@ -183,6 +187,43 @@ static void test_concurrent_writer_never_gives_a_torn_record(void **state)
     assert_true(got_a + got_b > 0);
 }
 
+/* Slot sizes follow the responses (a quarter more, 64-byte steps, 256 to
+ * 4096); small slots are packed and independent: writing one never
+ * disturbs its neighbours. */
+static void test_slot_size_follows_the_records_and_slots_are_packed(void **state)
+{
+    unsigned char rec[300], buf[4096];
+    apr_size_t len, sz;
+    og_table_t *t;
+    unsigned int i;
+
+    (void)state;
+    assert_int_equal(og_table_slot_size(0), OG_TABLE_SLOT_MIN);
+    assert_int_equal(og_table_slot_size(1000), 1344); /* 48 + 1000 + 250, rounded up to 64 */
+    assert_int_equal(og_table_slot_size(1000) % 64, 0);
+    assert_int_equal(og_table_slot_size(3500), OG_TABLE_SLOT_MAX_SIZE);
+    assert_int_equal(og_table_slot_size(100000), OG_TABLE_SLOT_MAX_SIZE);
+    sz = og_table_slot_size(sizeof(rec));
+    assert_true(sz - OG_TABLE_SLOT_HDR >= sizeof(rec));
+    assert_int_equal(og_table_size(NSLOTS, sz), OG_TABLE_HDR_SIZE + NSLOTS * sz);
+    t = og_table_init(mem, og_table_size(NSLOTS, sz), NSLOTS, sz);
+    assert_non_null(t);
+    for (i = 0; i < NSLOTS; i++) {
+        memset(rec, 'a' + (int)i, sizeof(rec));
+        assert_int_equal(og_table_put(t, i, id_a, rec, sizeof(rec)), 0);
+    }
+    for (i = 0; i < NSLOTS; i++) {
+        memset(rec, 'a' + (int)i, sizeof(rec));
+        assert_int_equal(og_table_get(t, i, id_a, buf, sizeof(buf), &len), 0);
+        assert_int_equal(len, sizeof(rec));
+        assert_memory_equal(buf, rec, sizeof(rec));
+    }
+    /* longer than this table's slots: said, not truncated */
+    assert_int_equal(og_table_put(t, 1, id_a, buf, sz), 1);
+    assert_int_equal(og_table_get(t, 1, id_a, buf, sizeof(buf), &len), 1);
+    assert_int_equal(og_table_get(t, 2, id_a, buf, sizeof(buf), &len), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -193,6 +234,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writer_never_gives_a_torn_record, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_slot_size_follows_the_records_and_slots_are_packed,
+                                        setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
