@@ -3,6 +3,7 @@ stapling kept out of the handshake, and a responder that comes back after an out
 
 Speed is measured by bench/, not here: these tests assert what clients received and what the log says.
 """
+import re
 import threading
 import time
 
@@ -117,3 +118,34 @@ def test_responder_back_after_an_outage_at_start_staples_within_seconds(httpd_fa
     assert wait_until(lambda: httpd.log_lines('OG00065'), 5, 0.1)
     # one request per certificate after the recovery, none twice
     assert front.count - at_start - during <= len(names) + 1
+
+
+def test_a_response_outgrowing_its_table_slot_is_still_stapled(httpd_factory, pki, front):
+    # setup: responses valid 10 s, renewed at half; the handshake table's slots are sized at startup
+    # from the responses then held (a quarter more than the longest); the responder then starts
+    # embedding its whole chain, so the renewed response is longer than a slot.
+    # expectation: the renewed, longer response is stapled all the same (read from OCSPGuardCache
+    # under its mutex, the table's slot saying it is elsewhere); no handshake goes unstapled
+
+    front.mode = 'short'
+    front.short_seconds = 10
+    httpd = httpd_factory()
+    httpd.serve(httpd.vhost('good', 'good.localhost'),
+                'OCSPGuardRetryDelay 1\nOCSPGuardRenewWindow 50%\n')
+    first = s_client(httpd.https_port, 'good.localhost', pki.root_pem)
+    assert first.stapled
+    line = httpd.log_lines('OG00066', 'debug')
+    assert line, 'no table size logged'
+    longest = int(re.search(r'responses longer than (\d+) bytes', line[0]).group(1))
+    assert front.last_forged_len < longest
+    front.embed_chain = True
+    seen = []
+
+    def renewed():
+        r = s_client(httpd.https_port, 'good.localhost', pki.root_pem)
+        seen.append(r)
+        return r.stapled and r.this_update != first.this_update
+
+    assert wait_until(renewed, 20, 0.5)
+    assert front.last_forged_len > longest, (front.last_forged_len, longest)
+    assert all(r.stapled for r in seen)

@@ -187,7 +187,8 @@ class OcspFront:
     'goodstale' the same but always 'good' (a pre-revocation answer replayed for a revoked leaf), 'liar'
     always 'good' and fresh (a CA lifting a revocation); 'farfuture' nextUpdate far_days ahead (None: the
     last second of year 9999).
-    Accounting: count, requests [(method, path_len, der, serial)], inflight and max_inflight (requests
+    embed_chain: FORGED answers also embed the intermediate and the root (a longer response).
+    Accounting: count, last_forged_len, requests [(method, path_len, der, serial)], inflight and max_inflight (requests
     being answered at once), reset(), wait_for_count(n, timeout).
     """
 
@@ -206,6 +207,8 @@ class OcspFront:
         os.makedirs(self.dir, exist_ok=True)
         self.log_path = os.path.join(self.dir, 'requests.log')
         self._lock = threading.Lock()
+        self.embed_chain = False  # FORGED modes: embed the intermediate and the root beside the signer
+        self.last_forged_len = 0  # bytes of the last FORGED answer
         self.inflight = 0  # requests being answered now
         self.max_inflight = 0  # the most at once since the last reset()
         self._mode = 'ok'
@@ -333,7 +336,8 @@ class OcspFront:
         request = ocsp.load_der_ocsp_request(der)
         issuer, _ = _load_pair(self.pki.inter_pem, self.pki.inter_key)
         signer_cert, signer_key = _load_pair(*self._signer_paths())
-        embedded = [signer_cert]
+        embedded = [signer_cert] + ([issuer, _load_pair(self.pki.root_pem, self.pki.inter_key)[0]]
+                                    if self.embed_chain else [])
         now = datetime.datetime.utcnow().replace(microsecond=0)
         validity = datetime.timedelta(minutes=self.validity_minutes)
         day = datetime.timedelta(days=1)
@@ -375,7 +379,9 @@ class OcspFront:
             builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
         except x509.ExtensionNotFound:
             pass
-        return builder.sign(signer_key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+        body = builder.sign(signer_key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+        self.last_forged_len = len(body)
+        return body
 
     def _signer_paths(self):
         if self.signer == 'issuer':
