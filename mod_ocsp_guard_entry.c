@@ -4,6 +4,8 @@
  * monotonic rule), then acted on here: counters, the outcome text, one log
  * line per change of state, install, the shared cache, the store
  * (mod_ocsp_guard_store.c), the schedule and the report row. */
+#include <stdlib.h>
+
 #include <apr_strings.h>
 #include <http_core.h>
 #include <openssl/ocsp.h>
@@ -67,22 +69,21 @@ void guard_entry_verify(guard_entry_t *e, apr_interval_time_t max_validity)
     }
 }
 
-/* Hold `rec` (its DER copied) as the entry's response; raise the floor. */
+/* Hold `rec` (its DER copied) as the entry's response; raise the floor. In
+ * the refresher the copy is malloc'ed and freed when replaced: no pool per
+ * certificate; the parent's lives in `pool` (its generation's). */
 void guard_entry_install(guard_t *g, guard_entry_t *e, const og_record_t *rec,
                          apr_time_t revoked_at, apr_pool_t *pool)
 {
-    apr_pool_t *dp = NULL;
+    unsigned char *der = NULL;
 
-    /* in the refresher, each response lives in its own pool, freed when replaced */
-    if (g->wd_pool && apr_pool_create(&dp, g->wd_pool) != APR_SUCCESS) {
-        dp = NULL;
+    if (g->wd_pool && (der = malloc(rec->der_len ? rec->der_len : 1))) {
+        memcpy(der, rec->der, rec->der_len);
     }
     e->rec = *rec;
-    e->rec.der = apr_pmemdup(dp ? dp : pool, rec->der, rec->der_len);
-    if (e->der_pool) {
-        apr_pool_destroy(e->der_pool);
-    }
-    e->der_pool = dp;
+    e->rec.der = der ? der : apr_pmemdup(pool, rec->der, rec->der_len);
+    free(e->der_malloced);
+    e->der_malloced = der;
     e->revoked_at = rec->cert_status == OG_STATUS_REVOKED ? revoked_at : 0;
     e->expired_logged = 0;
     og_floor_raise(&e->floor, &e->rec, e->revoked_at);

@@ -10,6 +10,9 @@
  * that pushes jobs: the parent's during the prefetch, the watchdog's in the
  * refresher child, which never waits for its slowest exchange. */
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <apr_strings.h>
 
@@ -58,6 +61,17 @@ static void responder_released(guard_t *g, guard_responder_t *r, apr_time_t now,
                                apr_pool_t *p);
 static void prefetch_take(guard_t *g, og_workq_t *q, apr_array_header_t *left, int *pheld,
                           int *pcut, apr_pool_t *ptemp);
+static void give_back_memory(void);
+
+/* The worker threads leave glibc's per-thread arenas full of freed memory
+ * (their exchanges, OpenSSL's parsing); after a burst, hand it back to the
+ * system instead of carrying it into every child. */
+static void give_back_memory(void)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
 
 /* On a worker thread: reads only what post-config set (URL, request,
  * certificate) and the responder's atomic failure count; writes only the
@@ -416,6 +430,7 @@ apr_array_header_t *guard_fetch_prefetch(guard_t *g, apr_time_t deadline, int *p
     og_workq_wait(q, apr_time_now() + apr_time_from_sec(60), 1);
     prefetch_take(g, q, left, &held, &cut, ptemp);
     og_workq_destroy(q);
+    give_back_memory();
     *pheld = held;
     *pcut = cut;
     return left;
@@ -448,6 +463,16 @@ void guard_fetch_tick(guard_t *g, apr_pool_t *ptemp)
         for (i = 0; i < n; i++) {
             apply_job(g, jobs[i], ran[i], OG_SOURCE_REFRESH, 1, ptemp);
             job_free(jobs[i]);
+        }
+        g->workq_busy = 1;
+    }
+    if (g->workq_busy) {
+        int queued, running;
+
+        og_workq_counts(g->workq, -1, &queued, &running);
+        if (!queued && !running) {
+            g->workq_busy = 0; /* a burst is over */
+            give_back_memory();
         }
     }
     now = apr_time_now();

@@ -113,7 +113,7 @@ typedef struct guard_entry_t {
     og_floor_t floor;               /* what was ever accepted: the monotonic rule */
     int dirty;                      /* accepted, not yet in the store */
     int capped_logged;              /* OG00056 said once */
-    apr_pool_t *der_pool;           /* refresher only: owns rec.der */
+    unsigned char *der_malloced;    /* refresher only: rec.der, malloc'ed */
     unsigned int slot;              /* its slot in g->table (priming order) */
     guard_responder_t *resp;        /* NULL without a URL or request */
     const char *req_key;            /* URL and request: same key, same answer */
@@ -150,6 +150,7 @@ typedef struct guard_t {
     apr_pool_t *wd_pool;            /* refresher only */
     apr_array_header_t *responders; /* guard_responder_t *, by key */
     struct og_workq_t *workq;       /* refresher only: exchanges in flight */
+    int workq_busy;                 /* refresher only: answers came since it was idle */
     apr_array_header_t *findings;   /* og_finding_t of og_check, from check_config */
 } guard_t;
 

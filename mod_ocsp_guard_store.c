@@ -235,10 +235,12 @@ void guard_store_persist(guard_t *g, guard_entry_t *e, server_rec *s, apr_pool_t
     }
     rv = og_store_save(&err, p, g->store, e->cert->id, &e->rec, &e->floor);
     if (rv != APR_SUCCESS) {
-        GUARD_ELOG(g->store_warned ? APLOG_DEBUG : APLOG_WARNING, rv, s, e, p, OGLOGNO(00021) "cannot persist the response in OCSPGuardStore %s "
-                     "(%s); it is stapled, but a restart will have to fetch it again: make "
-                     "the directory writable by the server's User",
-                     g->store_dir, err);
+        GUARD_ELOG(g->store_warned ? APLOG_DEBUG : APLOG_WARNING, rv, s, e, p, OGLOGNO(00021)
+                   "cannot persist the response in OCSPGuardStore %s (%s); it is stapled, but "
+                   "a restart will have to fetch it again%s", g->store_dir, err,
+                   APR_STATUS_IS_EACCES(rv) || rv == APR_FROM_OS_ERROR(EPERM)
+                   || rv == APR_FROM_OS_ERROR(EROFS)
+                   ? ": make the directory writable by the server's User" : "");
         g->store_warned = 1;
         return;
     }

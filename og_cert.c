@@ -19,6 +19,8 @@
 #define OG_TLSFEATURE_STATUS_REQUEST 5
 
 static apr_status_t x509_cleanup(void *data);
+static apr_status_t name_cleanup(void *data);
+static apr_status_t integer_cleanup(void *data);
 static struct og_chain_t *chain_read(og_issuers_t *is, BIO *bio, int max);
 static X509 *chain_issuer(const struct og_chain_t *ch, X509 *leaf);
 static const char *name_str(apr_pool_t *p, const X509_NAME *n);
@@ -38,6 +40,26 @@ apr_time_t og_asn1_time_to_apr(const ASN1_TIME *t)
         return 0;
     }
     return apr_time_from_sec(secs);
+}
+
+static apr_status_t name_cleanup(void *data)
+{
+    X509_NAME_free((X509_NAME *)data);
+    return APR_SUCCESS;
+}
+
+static apr_status_t integer_cleanup(void *data)
+{
+    ASN1_INTEGER_free((ASN1_INTEGER *)data);
+    return APR_SUCCESS;
+}
+
+OCSP_CERTID *og_cert_id(const og_cert_t *c, const EVP_MD *md)
+{
+    if (!c->issuer) {
+        return NULL;
+    }
+    return OCSP_cert_id_new(md, c->issuer_dn, X509_get0_pubkey_bitstr(c->issuer), c->serial);
 }
 
 static apr_status_t x509_cleanup(void *data)
@@ -123,9 +145,14 @@ apr_status_t og_cert_from_x509(og_cert_t **pcert, const char **perr,
 
     *pcert = NULL;
     *perr = NULL;
-    X509_up_ref(cert);
-    c->cert = cert;
-    apr_pool_cleanup_register(p, cert, x509_cleanup, apr_pool_cleanup_null);
+    if (!(c->issuer_dn = X509_NAME_dup(X509_get_issuer_name(cert)))
+        || !(c->serial = ASN1_INTEGER_dup(X509_get0_serialNumber(cert)))) {
+        X509_NAME_free(c->issuer_dn);
+        *perr = "out of memory";
+        return APR_ENOMEM;
+    }
+    apr_pool_cleanup_register(p, c->issuer_dn, name_cleanup, apr_pool_cleanup_null);
+    apr_pool_cleanup_register(p, c->serial, integer_cleanup, apr_pool_cleanup_null);
     if (issuer) {
         X509_up_ref(issuer);
         c->issuer = issuer;

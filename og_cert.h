@@ -8,14 +8,19 @@
 #include <apr_pools.h>
 #include <apr_time.h>
 #include <openssl/x509.h>
+#include <openssl/ocsp.h>
 
 #include "og_fmt.h"
 
 #define OG_CERT_ID_LEN 20
 
 typedef struct og_cert_t {
-    X509 *cert;                 /* owned, freed by a pool cleanup */
-    X509 *issuer;               /* owned, NULL when the chain has no issuer */
+    /* the parsed certificate itself is not kept (mod_ssl holds its own): the
+     * CertID needs only its issuer's name and its serial, with the issuer */
+    X509_NAME *issuer_dn;       /* owned, freed by a pool cleanup */
+    ASN1_INTEGER *serial;       /* owned, freed by a pool cleanup */
+    X509 *issuer;               /* a reference (shared through og_issuers), NULL
+                                 * when the chain has no issuer */
     unsigned char id[OG_CERT_ID_LEN];
     const char *id_hex;         /* 40 lowercase hex digits */
     const char *subject;        /* RFC 2253 one-line subject */
@@ -51,9 +56,14 @@ apr_status_t og_cert_from_pem(og_cert_t **pcert, const char **perr,
  * (a new reference the caller frees), or NULL. */
 X509 *og_cert_find_issuer(BIO *bio, X509 *leaf, int limit);
 
-/* Wrap an X509 we already hold (reference taken) with an optional issuer. */
+/* What we keep of an X509 (not the X509 itself), with an optional issuer
+ * (a reference is taken). */
 apr_status_t og_cert_from_x509(og_cert_t **pcert, const char **perr,
                                apr_pool_t *p, X509 *cert, X509 *issuer);
+
+/* The CertID of the certificate for digest md (the caller frees it), or
+ * NULL without an issuer. */
+OCSP_CERTID *og_cert_id(const og_cert_t *c, const EVP_MD *md);
 
 /* Convert an ASN.1 time to apr_time_t; 0 when unparsable. */
 apr_time_t og_asn1_time_to_apr(const ASN1_TIME *t);

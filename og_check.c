@@ -171,12 +171,19 @@ static void rule_certificates(apr_pool_t *p, const og_conf_t *c, og_cert_reader_
                               apr_array_header_t *out)
 {
     apr_hash_t *seen = apr_hash_make(p), *cas = apr_hash_make(p);
-    og_issuers_t *shared = og_issuers_make(p);
+    apr_pool_t *chains, *scratch;
+    og_issuers_t *shared;
     int i, j, no_url = 0;
     og_loc_t first = { NULL, 0 };
     apr_hash_index_t *hi;
     const char *ca_list = NULL;
 
+    /* what is read lives only while it is looked at: the parsed chains for
+     * the whole rule, each file's text and leaf for its own iteration; the
+     * findings (in p) copy what they say */
+    apr_pool_create(&chains, p);
+    apr_pool_create(&scratch, p);
+    shared = og_issuers_make(chains);
     for (i = 0; i < c->vhosts->nelts; i++) {
         const og_conf_vhost_t *v = APR_ARRAY_IDX(c->vhosts, i, og_conf_vhost_t *);
 
@@ -194,7 +201,8 @@ static void rule_certificates(apr_pool_t *p, const og_conf_t *c, og_cert_reader_
                 continue;
             }
             apr_hash_set(seen, key, APR_HASH_KEY_STRING, key);
-            ci = reader(p, cc->path, v->chain_file.value, v->ca_file.value, shared);
+            apr_pool_clear(scratch);
+            ci = reader(scratch, cc->path, v->chain_file.value, v->ca_file.value, shared);
             if (!ci.has_cert) {
                 continue; /* mod_ssl reports unreadable files itself */
             }
@@ -231,6 +239,8 @@ static void rule_certificates(apr_pool_t *p, const og_conf_t *c, og_cert_reader_
             }
         }
     }
+    apr_pool_destroy(scratch);
+    apr_pool_destroy(chains);
     if (no_url) {
         og_finding_t *f = add(out, OG_LVL_NOTICE, OG_CHECK_NO_URL_SUMMARY, first, NULL);
 

@@ -76,7 +76,7 @@ apr_status_t og_ocsp_request_der(unsigned char **pder, apr_size_t *plen,
         return APR_EINVAL;
     }
     if (!(req = OCSP_REQUEST_new())
-        || !(id = OCSP_cert_to_id(EVP_sha1(), cert->cert, cert->issuer))
+        || !(id = og_cert_id(cert, EVP_sha1()))
         || !OCSP_request_add0_id(req, id)) {
         OCSP_CERTID_free(id);
         goto cleanup;
@@ -177,7 +177,7 @@ static og_verdict_e find_single(og_ocsp_result_t *res, OCSP_BASICRESP *bs,
             || !(md = EVP_get_digestbyobj(md_oid))) {
             continue;
         }
-        ours = OCSP_cert_to_id(md, cert->cert, cert->issuer);
+        ours = og_cert_id(cert, md);
         same = ours && OCSP_id_cmp(ours, theirs) == 0;
         OCSP_CERTID_free(ours);
         if (same) {

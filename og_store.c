@@ -30,6 +30,7 @@
 #include <apr_strings.h>
 #include <apr_general.h>
 #include <openssl/evp.h>
+#include <openssl/err.h>
 
 #include "og_store.h"
 
@@ -352,7 +353,13 @@ apr_status_t og_store_save(const char **perr, apr_pool_t *p, og_store_t *st,
 
     *perr = NULL;
     if (!total) {
-        *perr = "response too large for the store";
+        unsigned long e = ERR_get_error();
+
+        *perr = !rec->der || rec->der_len > OG_OCSP_MAX_STAPLE
+                ? "response too large for the store"
+                : apr_psprintf(p, "cannot compute the file's SHA-256 (%s)",
+                               e ? ERR_reason_error_string(e) : "no OpenSSL error");
+        ERR_clear_error();
         return APR_EINVAL;
     }
     st->batch_written |= st->batch;

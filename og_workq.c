@@ -7,6 +7,8 @@
 #include <signal.h>
 #include <pthread.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
 
 #include <apr_allocator.h>
 #include <apr_thread_cond.h>
@@ -44,12 +46,17 @@ struct og_workq_t {
     apr_uint64_t seq;
     og_wnode_t *done, *free_nodes;
     int ndone;
-    apr_thread_t *tids[OG_WORKQ_MAX_THREADS];
-    int nthreads;
+    pthread_t tids[OG_WORKQ_MAX_THREADS];
+    void *stacks[OG_WORKQ_MAX_THREADS]; /* our own: unmapped after the join, not
+                                         * kept resident in glibc's stack cache */
+    int nthreads;                   /* started so far, on demand */
+    int max_threads;                /* 0: jobs run in og_workq_wait's caller */
+    int idle;                       /* workers waiting for a job */
     apr_pool_t *parent;             /* whose cleanup destroys the queue */
 };
 
-static void *APR_THREAD_FUNC worker(apr_thread_t *t, void *data);
+static void *worker(void *data);
+static void spawn_locked(og_workq_t *q);
 static og_wnode_t *pick(og_workq_t *q, apr_time_t now);
 static void file_done(og_workq_t *q, og_wnode_t *n, int ran);
 static void run_inline(og_workq_t *q, og_wnode_t *n);
@@ -115,12 +122,41 @@ static og_wnode_t *pick(og_workq_t *q, apr_time_t now)
     return NULL;
 }
 
-static void *APR_THREAD_FUNC worker(apr_thread_t *t, void *data)
+/* Under the lock: one more worker, on a stack of our own (with a guard
+ * page). Without any worker at all, the queue falls back to running jobs
+ * in og_workq_wait's caller. */
+static void spawn_locked(og_workq_t *q)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    pthread_attr_t attr;
+    void *stack;
+    int ok = 0;
+
+    stack = mmap(NULL, OG_WORKQ_STACK, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack != MAP_FAILED && mprotect(stack, page, PROT_NONE) == 0
+        && pthread_attr_init(&attr) == 0) {
+        ok = pthread_attr_setstack(&attr, stack, OG_WORKQ_STACK) == 0
+             && pthread_create(&q->tids[q->nthreads], &attr, worker, q) == 0;
+        pthread_attr_destroy(&attr);
+    }
+    if (ok) {
+        q->stacks[q->nthreads++] = stack;
+        return;
+    }
+    if (stack != MAP_FAILED) {
+        munmap(stack, OG_WORKQ_STACK);
+    }
+    if (!q->nthreads) {
+        q->max_threads = 0; /* no thread to be had: in the caller's */
+    }
+}
+
+static void *worker(void *data)
 {
     og_workq_t *q = data;
     sigset_t block;
 
-    (void)t;
     sigemptyset(&block);
     sigaddset(&block, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &block, NULL); /* for this thread's whole life */
@@ -129,6 +165,7 @@ static void *APR_THREAD_FUNC worker(apr_thread_t *t, void *data)
         og_wnode_t *n = pick(q, apr_time_now());
 
         if (!n) {
+            q->idle++;
             if (q->queued) {
                 /* capped keys or future work: look again soon */
                 apr_thread_cond_timedwait(q->work, q->lock, apr_time_from_msec(100));
@@ -136,6 +173,7 @@ static void *APR_THREAD_FUNC worker(apr_thread_t *t, void *data)
             else {
                 apr_thread_cond_wait(q->work, q->lock);
             }
+            q->idle--;
             continue;
         }
         apr_thread_mutex_unlock(q->lock);
@@ -188,11 +226,9 @@ apr_status_t og_workq_create(og_workq_t **pq, int threads, int nkeys, int per_ke
 {
     apr_allocator_t *alloc = NULL;
     apr_thread_mutex_t *amutex;
-    apr_threadattr_t *attr = NULL;
     apr_pool_t *qp;
     og_workq_t *q;
     apr_status_t rv;
-    int i;
 
     *pq = NULL;
     if (nkeys < 1 || per_key_max < 1) {
@@ -229,14 +265,7 @@ apr_status_t og_workq_create(og_workq_t **pq, int threads, int nkeys, int per_ke
     if (threads > OG_WORKQ_MAX_THREADS) {
         threads = OG_WORKQ_MAX_THREADS;
     }
-    if (threads > 0 && apr_threadattr_create(&attr, qp) == APR_SUCCESS) {
-        apr_threadattr_stacksize_set(attr, OG_WORKQ_STACK);
-    }
-    for (i = 0; i < threads; i++) {
-        if (apr_thread_create(&q->tids[q->nthreads], attr, worker, q, qp) == APR_SUCCESS) {
-            q->nthreads++;
-        }
-    }
+    q->max_threads = threads > 0 ? threads : 0; /* started as jobs come */
     if ((q->parent = p)) {
         apr_pool_cleanup_register(p, q, workq_cleanup, apr_pool_cleanup_null);
     }
@@ -273,6 +302,9 @@ apr_status_t og_workq_push(og_workq_t *q, void *job, int key, int urgent, apr_ti
     }
     f->tail = n;
     q->queued++;
+    if (q->max_threads && q->queued > q->idle && q->nthreads < q->max_threads) {
+        spawn_locked(q);
+    }
     apr_thread_cond_signal(q->work);
     apr_thread_mutex_unlock(q->lock);
     return APR_SUCCESS;
@@ -286,7 +318,7 @@ int og_workq_wait(og_workq_t *q, apr_time_t until, int all)
     for (;;) {
         apr_time_t now = apr_time_now();
 
-        if (!q->nthreads) {
+        if (!q->max_threads) {
             og_wnode_t *j = pick(q, now);
 
             if (j) {
@@ -297,10 +329,10 @@ int og_workq_wait(og_workq_t *q, apr_time_t until, int all)
         if (all ? (!q->queued && !q->running) : q->ndone > 0) {
             break;
         }
-        if (now >= until || (!q->nthreads && !q->running && !q->queued)) {
+        if (now >= until || (!q->max_threads && !q->running && !q->queued)) {
             break;
         }
-        if (!q->nthreads && !q->running) {
+        if (!q->max_threads && !q->running) {
             /* inline, and only capped or future work: nothing will change */
             break;
         }
@@ -365,7 +397,6 @@ void og_workq_counts(og_workq_t *q, int key, int *pqueued, int *prunning)
 
 void og_workq_destroy(og_workq_t *q)
 {
-    apr_status_t rv;
     int i;
 
     if (!q) {
@@ -382,7 +413,8 @@ void og_workq_destroy(og_workq_t *q)
     apr_thread_cond_broadcast(q->work);
     apr_thread_mutex_unlock(q->lock);
     for (i = 0; i < q->nthreads; i++) {
-        apr_thread_join(&rv, q->tids[i]);
+        pthread_join(q->tids[i], NULL);
+        munmap(q->stacks[i], OG_WORKQ_STACK);
     }
     apr_pool_destroy(q->pool);
 }

@@ -5,7 +5,9 @@
  * before the others; a job may carry a time after which it is not started
  * any more. Finished jobs (and jobs dropped unstarted) are taken back by the
  * one caller thread that pushes, in any order, whenever it likes: nothing
- * waits for the slowest job unless asked to. Threads block SIGPIPE (a
+ * waits for the slowest job unless asked to. Threads are started as jobs
+ * come (never more than needed at once, up to the maximum), on stacks of the
+ * queue's own that are unmapped when it is destroyed. Threads block SIGPIPE (a
  * responder closing early makes a write fail with EPIPE); the queue's pool
  * has an allocator with a mutex, and is only touched under the queue lock.
  * Core (APR and POSIX only). */
@@ -22,7 +24,7 @@ typedef struct og_workq_t og_workq_t;
 /* A job's work, on one of the threads (or in the caller's, without threads). */
 typedef void og_workq_fn(void *job, void *baton);
 
-/* `threads` workers (0: none, jobs then run in og_workq_wait's caller);
+/* Up to `threads` workers (0: none, jobs then run in og_workq_wait's caller);
  * keys are 0..nkeys-1. The queue lives until og_workq_destroy (or p's
  * cleanup). */
 apr_status_t og_workq_create(og_workq_t **pq, int threads, int nkeys, int per_key_max,

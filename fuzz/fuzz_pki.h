@@ -38,8 +38,8 @@ typedef struct fz_pki_t {
     tp_ident_t expired;     /* delegated, OCSPSigning, expired in 2021 */
     tp_ident_t leaf;        /* the certificate responses are about */
     og_cert_t *cert;        /* leaf + ca, through og_cert_from_pem */
-    X509 *cert_refs[2];     /* cert->cert, cert->issuer: pool memory is not
-                             * scanned by LeakSanitizer, this global is */
+    void *cert_refs[3];     /* cert->issuer_dn, serial, issuer: pool memory is
+                             * not scanned by LeakSanitizer, this global is */
     apr_pool_t *pool;
 } fz_pki_t;
 
@@ -192,8 +192,9 @@ static inline void fz_pki_init(fz_pki_t *k)
         abort();
     }
     free(pem);
-    k->cert_refs[0] = k->cert->cert;
-    k->cert_refs[1] = k->cert->issuer;
+    k->cert_refs[0] = k->cert->issuer_dn;
+    k->cert_refs[1] = k->cert->serial;
+    k->cert_refs[2] = k->cert->issuer;
     fz_pki_live = k;
     atexit(fz_pki_free);
     fz_rand_seed("run");

@@ -57,7 +57,7 @@ def test_graceful_restarts_under_load_never_lose_a_staple(httpd_factory, pki, fr
             t.join(timeout=30)
     failed = [r for r in results if r[2] != 0 or not r[3]]
     unstapled = [r for r in results if not r[1]]
-    assert len(results) >= 60, len(results)
+    assert len(results) >= 50, len(results)  # 10 before the first restart, 10 after each
     assert not failed, failed[:5]
     assert not unstapled, f'{len(unstapled)} of {len(results)} handshakes unstapled: {unstapled[:5]}'
     assert not httpd.log_lines('AH02026')
