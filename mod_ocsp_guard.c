@@ -103,19 +103,25 @@ static int step_requests(guard_t *g, server_rec *s, apr_pool_t *pconf, apr_pool_
 static int step_store(guard_t *g, server_rec *s, apr_pool_t *pconf, apr_pool_t *ptemp)
 {
     apr_time_t now;
+    apr_pool_t *scratch;
     int i, stored = 0;
 
     guard_store_open(g, s, pconf);
     now = apr_time_now();
+    /* what one file needs lives until the next one: thousands of files do
+     * not pile up in ptemp (whose memory the children would inherit) */
+    apr_pool_create(&scratch, ptemp);
     for (i = 0; i < g->entries->nelts; i++) {
         guard_entry_t *e = APR_ARRAY_IDX(g->entries, i, guard_entry_t *);
 
+        apr_pool_clear(scratch);
         if (e->url && e->req_der) {
-            stored += guard_store_load(g, e, s, ptemp);
+            stored += guard_store_load(g, e, s, scratch);
             guard_entry_schedule(g, e, now);
         }
-        guard_entry_publish(g, e, s, ptemp);
+        guard_entry_publish(g, e, s, scratch);
     }
+    apr_pool_destroy(scratch);
     return stored;
 }
 
@@ -276,7 +282,9 @@ static int og_hook_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t 
     if (ap_state_query(AP_SQ_RUN_MODE) == AP_SQ_RM_CONFIG_DUMP || !g) {
         return OK;
     }
-    guard_check_collect(g, s);
+    /* the dry run of a start reads no certificate file unless it could stop
+     * the server; -t and the real pass read them all */
+    guard_check_collect(g, s, test || ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG);
     return guard_check_log(g, s, test, ptemp) ? HTTP_INTERNAL_SERVER_ERROR : OK;
 }
 

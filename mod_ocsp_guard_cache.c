@@ -6,6 +6,8 @@
  * provider needs; keys are the 20-byte certificate ids) holds the report
  * rows and the few responses too long for a table slot. Nothing here
  * fetches. */
+#include <stdlib.h>
+
 #include <apr_shm.h>
 #include <apr_strings.h>
 #include <http_core.h>
@@ -222,20 +224,27 @@ apr_status_t guard_cache_put(guard_t *g, server_rec *s, const guard_entry_t *e,
     if (!g->cache_inst || !e->rec.der) {
         return APR_EINVAL;
     }
-    buf = apr_palloc(p, OG_RECORD_MAX);
-    len = og_record_encode(buf, OG_RECORD_MAX, &e->rec);
-    if (!len) {
-        return APR_ENOSPC;
-    }
     if (g->table_pending) {
         return APR_SUCCESS; /* the parent, before the table: guard_cache_table puts it */
     }
-    /* the table holds it, or says it is too long: then the socache does */
-    if (g->table && (rv = og_table_put(g->table, e->slot, e->cert->id, buf, len)) <= 0) {
-        return rv == 0 ? APR_SUCCESS : APR_EINVAL;
+    /* malloc'ed: 16 KiB per call in a long-lived pool would pile up */
+    if (!(buf = malloc(OG_RECORD_MAX))) {
+        return APR_ENOMEM;
     }
-    return locked_store(g, s, e->cert->id, OG_CERT_ID_LEN, e->rec.next_update, buf,
-                        (unsigned int)len, p);
+    len = og_record_encode(buf, OG_RECORD_MAX, &e->rec);
+    if (!len) {
+        rv = APR_ENOSPC;
+    }
+    /* the table holds it, or says it is too long: then the socache does */
+    else if (g->table && (rv = og_table_put(g->table, e->slot, e->cert->id, buf, len)) <= 0) {
+        rv = rv == 0 ? APR_SUCCESS : APR_EINVAL;
+    }
+    else {
+        rv = locked_store(g, s, e->cert->id, OG_CERT_ID_LEN, e->rec.next_update, buf,
+                          (unsigned int)len, p);
+    }
+    free(buf);
+    return rv;
 }
 
 /* The handshake path: a copy out of the table, checked; no lock, no system

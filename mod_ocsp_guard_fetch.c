@@ -337,12 +337,16 @@ static void prefetch_take(guard_t *g, og_workq_t *q, apr_array_header_t *left, i
 {
     void *jobs[64];
     int ran[64], n, k, f;
+    apr_pool_t *scratch;
 
+    /* each answer's messages live until the next one, not in ptemp */
+    apr_pool_create(&scratch, ptemp);
     while ((n = og_workq_take(q, jobs, ran, 64)) > 0) {
         for (k = 0; k < n; k++) {
             guard_job_t *j = jobs[k];
 
-            if (!apply_job(g, j, ran[k], OG_SOURCE_PREFETCH, 0, ptemp)) {
+            apr_pool_clear(scratch);
+            if (!apply_job(g, j, ran[k], OG_SOURCE_PREFETCH, 0, scratch)) {
                 *pheld += j->held;
                 *pcut += j->cut * (1 + j->nfollowers);
                 if (!j->held) {
@@ -355,6 +359,7 @@ static void prefetch_take(guard_t *g, og_workq_t *q, apr_array_header_t *left, i
             job_free(j);
         }
     }
+    apr_pool_destroy(scratch);
 }
 
 void guard_fetch_post_config(guard_t *g, apr_pool_t *pconf)
@@ -452,6 +457,7 @@ void guard_fetch_tick(guard_t *g, apr_pool_t *ptemp)
 {
     apr_array_header_t *due;
     guard_entry_t **probe;
+    apr_pool_t *scratch;
     apr_time_t now;
     void *jobs[64];
     int ran[64], n, i;
@@ -459,13 +465,16 @@ void guard_fetch_tick(guard_t *g, apr_pool_t *ptemp)
     if (!g->workq) {
         return;
     }
+    apr_pool_create(&scratch, ptemp); /* one answer's messages at a time */
     while ((n = og_workq_take(g->workq, jobs, ran, 64)) > 0) {
         for (i = 0; i < n; i++) {
-            apply_job(g, jobs[i], ran[i], OG_SOURCE_REFRESH, 1, ptemp);
+            apr_pool_clear(scratch);
+            apply_job(g, jobs[i], ran[i], OG_SOURCE_REFRESH, 1, scratch);
             job_free(jobs[i]);
         }
         g->workq_busy = 1;
     }
+    apr_pool_destroy(scratch);
     if (g->workq_busy) {
         int queued, running;
 

@@ -225,8 +225,9 @@ void guard_fetch_stop(guard_t *g);
 void guard_watchdog_post_config(guard_t *g, server_rec *s, apr_pool_t *pconf);
 
 /* configuration diagnostics (mod_ocsp_guard_check.c): collect the findings
- * of this generation into g->findings; log them, returning how many are fatal */
-void guard_check_collect(guard_t *g, server_rec *s);
+ * of this generation into g->findings (certificate files read only with
+ * read_certs or OCSPGuardEnforce strict); log them, returning how many are fatal */
+void guard_check_collect(guard_t *g, server_rec *s, int read_certs);
 int guard_check_log(guard_t *g, server_rec *s, int log_all, apr_pool_t *ptemp);
 
 /* status handler and mod_status section (mod_ocsp_guard_status.c) */

@@ -147,7 +147,7 @@ int guard_store_load(guard_t *g, guard_entry_t *e, server_rec *s, apr_pool_t *p)
     if (!g->store) {
         return 0;
     }
-    rv = og_store_load(&rec, &file_floor, &err, g->pool, g->store, e->cert->id);
+    rv = og_store_load(&rec, &file_floor, &err, p, g->store, e->cert->id);
     if (rv == APR_ENOENT) {
         return 0;
     }

@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -348,24 +349,30 @@ apr_status_t og_store_save(const char **perr, apr_pool_t *p, og_store_t *st,
                            const unsigned char *id, const og_record_t *rec,
                            const og_floor_t *floor)
 {
-    unsigned char *buf = apr_palloc(p, OG_STORE_MAX);
-    apr_size_t total = og_store_encode(buf, id, rec, floor);
+    /* malloc'ed: 16 KiB per save in a long-lived pool would pile up */
+    unsigned char *buf = malloc(OG_STORE_MAX);
+    apr_size_t total = buf ? og_store_encode(buf, id, rec, floor) : 0;
+    apr_status_t rv;
 
     *perr = NULL;
     if (!total) {
         unsigned long e = ERR_get_error();
 
-        *perr = !rec->der || rec->der_len > OG_OCSP_MAX_STAPLE
+        *perr = !buf ? "out of memory"
+                : !rec->der || rec->der_len > OG_OCSP_MAX_STAPLE
                 ? "response too large for the store"
                 : apr_psprintf(p, "cannot compute the file's SHA-256 (%s)",
                                e ? ERR_reason_error_string(e) : "no OpenSSL error");
         ERR_clear_error();
+        free(buf);
         return APR_EINVAL;
     }
     st->batch_written |= st->batch;
-    return replace_file(perr, p, st->dfd, st->dir,
-                        apr_pstrcat(p, og_hex(p, id, OG_CERT_ID_LEN), OG_STORE_SUFFIX, NULL),
-                        buf, total, 1, st->uid, st->gid, !st->batch);
+    rv = replace_file(perr, p, st->dfd, st->dir,
+                      apr_pstrcat(p, og_hex(p, id, OG_CERT_ID_LEN), OG_STORE_SUFFIX, NULL),
+                      buf, total, 1, st->uid, st->gid, !st->batch);
+    free(buf);
+    return rv;
 }
 
 apr_status_t og_store_parse(og_record_t *rec, og_floor_t *floor, const char **perr,
