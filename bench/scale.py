@@ -329,7 +329,7 @@ def main():
         print()
         print(f'{args.certs} certificates (ECDSA P-256, one intermediate), one name-based vhost each on one HTTPS '
               f'port, event MPM (2 servers x 4 threads), LogLevel warn; responder delay {args.delay * 1000:g} ms '
-              f'(openssl ocsp behind the OCSP front); sample of {len(sample)} vhosts (seed {args.seed}), one '
+              f'(answers built in Python by the OCSP front); sample of {len(sample)} vhosts (seed {args.seed}), one '
               f'`openssl s_client -status` each, sequential, right after the start; memory point: '
               f'>= {SETTLE_S:g} s after the start returned, and after 100% for 3-4')
         print()
