@@ -6,10 +6,13 @@
  * verified for each. Responders have a state of their own: when one stops
  * answering, one certificate probes it at a short, growing interval and the
  * others are held back; when it answers, they are all released at once.
+ * Connections a responder keeps open (HTTP/1.1 keep-alive) are reused by
+ * its next exchanges.
  * Applying an outcome (mod_ocsp_guard_entry.c) happens in the one thread
  * that pushes jobs: the parent's during the prefetch, the watchdog's in the
  * refresher child, which never waits for its slowest exchange. */
 #include <stdlib.h>
+#include <unistd.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -62,6 +65,27 @@ static void responder_released(guard_t *g, guard_responder_t *r, apr_time_t now,
 static void prefetch_take(guard_t *g, og_workq_t *q, apr_array_header_t *left, int *pheld,
                           int *pcut, apr_pool_t *ptemp);
 static void give_back_memory(void);
+static void close_idle(guard_t *g);
+
+/* The connections responders left open: closed when no exchange may follow
+ * (the prefetch's end, before the children fork; the refresher's stop). */
+static void close_idle(guard_t *g)
+{
+    int i;
+
+    for (i = 0; g->responders && i < g->responders->nelts; i++) {
+        guard_responder_t *r = APR_ARRAY_IDX(g->responders, i, guard_responder_t *);
+
+        if (!r->idle_lock) {
+            continue;
+        }
+        apr_thread_mutex_lock(r->idle_lock);
+        while (r->nidle > 0) {
+            close(r->idle[--r->nidle]);
+        }
+        apr_thread_mutex_unlock(r->idle_lock);
+    }
+}
 
 /* The worker threads leave glibc's per-thread arenas full of freed memory
  * (their exchanges, OpenSSL's parsing); after a burst, hand it back to the
@@ -82,6 +106,7 @@ static void job_run(void *data, void *baton)
     guard_entry_t *e = j->leader;
     og_fetch_req_t req;
     apr_time_t own = apr_time_now() + apr_time_from_sec(e->timeout_s);
+    int fd = -1;
 
     (void)baton;
     if (!j->probe && __atomic_load_n(&e->resp->fails, __ATOMIC_RELAXED)
@@ -96,6 +121,13 @@ static void job_run(void *data, void *baton)
         return;
     }
     memset(&req, 0, sizeof(req));
+    if (!j->proxy && e->resp->idle_lock) {
+        /* keep-alive: a connection the responder left open, if any */
+        apr_thread_mutex_lock(e->resp->idle_lock);
+        fd = e->resp->nidle ? e->resp->idle[--e->resp->nidle] : -1;
+        apr_thread_mutex_unlock(e->resp->idle_lock);
+        req.keep_fd = &fd;
+    }
     req.url = e->url;
     req.proxy = j->proxy;
     req.der = e->req_der;
@@ -103,6 +135,17 @@ static void job_run(void *data, void *baton)
     req.timeout_s = e->timeout_s;
     req.deadline = j->deadline && j->deadline < own ? j->deadline : own;
     og_fetch_http(&j->fetch, j->pool, &req);
+    if (fd >= 0) {
+        apr_thread_mutex_lock(e->resp->idle_lock);
+        if (e->resp->nidle < (int)(sizeof(e->resp->idle) / sizeof(e->resp->idle[0]))) {
+            e->resp->idle[e->resp->nidle++] = fd;
+            fd = -1;
+        }
+        apr_thread_mutex_unlock(e->resp->idle_lock);
+        if (fd >= 0) {
+            close(fd);
+        }
+    }
     if (j->fetch.err == OG_FETCH_TIMEOUT && req.deadline < own) {
         j->cut = 1;
         return;
@@ -378,6 +421,10 @@ void guard_fetch_post_config(guard_t *g, apr_pool_t *pconf)
         if (!(r = apr_hash_get(by_url, e->url, APR_HASH_KEY_STRING))) {
             r = apr_pcalloc(pconf, sizeof(*r));
             r->url = e->url;
+            if (apr_thread_mutex_create(&r->idle_lock, APR_THREAD_MUTEX_DEFAULT, pconf)
+                != APR_SUCCESS) {
+                r->idle_lock = NULL; /* no keep-alive for it */
+            }
             r->key = g->responders->nelts;
             APR_ARRAY_PUSH(g->responders, guard_responder_t *) = r;
             apr_hash_set(by_url, e->url, APR_HASH_KEY_STRING, r);
@@ -435,6 +482,7 @@ apr_array_header_t *guard_fetch_prefetch(guard_t *g, apr_time_t deadline, int *p
     og_workq_wait(q, apr_time_now() + apr_time_from_sec(60), 1);
     prefetch_take(g, q, left, &held, &cut, ptemp);
     og_workq_destroy(q);
+    close_idle(g);
     give_back_memory();
     *pheld = held;
     *pcut = cut;
@@ -540,4 +588,5 @@ void guard_fetch_stop(guard_t *g)
     }
     og_workq_destroy(g->workq);
     g->workq = NULL;
+    close_idle(g);
 }

@@ -10,6 +10,7 @@
 #include <ap_socache.h>
 #include <apr_global_mutex.h>
 #include <apr_hash.h>
+#include <apr_thread_mutex.h>
 
 #include "og_cert.h"
 #include "og_ocsp.h"
@@ -80,6 +81,11 @@ typedef struct guard_responder_t {
     int probing;                    /* a probe is queued or running */
     int said;                       /* the outage is logged (OG00064) */
     char last_error[160];
+    /* HTTP/1.1 keep-alive: connections the responder left open, reused by the
+     * next exchanges (worker threads, under idle_lock) */
+    apr_thread_mutex_t *idle_lock;
+    int idle[8];
+    int nidle;
 } guard_responder_t;
 
 /* One certificate under our care: shared by every virtual host using it. */

@@ -14,6 +14,8 @@
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+#include <fcntl.h>
 #include <strings.h>
 
 #include <apr_strings.h>
@@ -442,9 +444,10 @@ static og_fetch_err_e parse_target(og_target_t *t, og_fetch_res_t *res, apr_pool
 /* Send the request and read the answer over the connected, non-blocking fd,
  * polling until the deadline (OpenSSL's own deadline counts whole seconds of
  * time(NULL): a budget of 1 s could end after a few ms). */
-static void exchange(og_fetch_res_t *res, apr_pool_t *p, const og_fetch_req_t *req,
-                     const og_target_t *t, int fd, apr_time_t start, apr_time_t deadline)
+static int exchange(og_fetch_res_t *res, apr_pool_t *p, const og_fetch_req_t *req,
+                    const og_target_t *t, int fd, apr_time_t start, apr_time_t deadline)
 {
+    int alive = 0;
     OSSL_HTTP_REQ_CTX *rctx = NULL;
     OCSP_REQUEST *ocsp_req = NULL;
     BIO *bio = NULL, *mem;
@@ -468,11 +471,18 @@ static void exchange(og_fetch_res_t *res, apr_pool_t *p, const og_fetch_req_t *r
                                                                       t->query, NULL)
                                                : t->path))
         || !OSSL_HTTP_REQ_CTX_add1_header(rctx, "Host", hosthdr)
-        || !OSSL_HTTP_REQ_CTX_set_expected(rctx, OG_CT_RESPONSE, 1, 0 /* ours */, 0)) {
+        || !OSSL_HTTP_REQ_CTX_set_expected(rctx, OG_CT_RESPONSE, 1, 0 /* ours */,
+                                           req->keep_fd && !t->phost ? 1 : 0)) {
         classify_openssl_error(res);
         goto cleanup;
     }
     OSSL_HTTP_REQ_CTX_set_max_response_length(rctx, (unsigned long)cap);
+    /* OpenSSL asks for keep-alive itself only with a body (POST) */
+    if (t->get_path && req->keep_fd && !t->phost
+        && !OSSL_HTTP_REQ_CTX_add1_header(rctx, "Connection", "keep-alive")) {
+        set_err(res, OG_FETCH_OTHER, "out of memory");
+        goto cleanup;
+    }
     if (!t->get_path) {
         q = req->der;
         ocsp_req = d2i_OCSP_REQUEST(NULL, &q, (long)req->der_len);
@@ -536,11 +546,13 @@ static void exchange(og_fetch_res_t *res, apr_pool_t *p, const og_fetch_req_t *r
     res->body = buf;
     res->len = got;
     res->err = OG_FETCH_OK;
+    alive = req->keep_fd && !t->phost && OSSL_HTTP_is_alive(rctx);
 
 cleanup:
     OSSL_HTTP_REQ_CTX_free(rctx);
     BIO_free(bio);
     OCSP_REQUEST_free(ocsp_req);
+    return alive;
 }
 
 static apr_time_t deadline_of(const og_fetch_req_t *req, apr_time_t start)
@@ -549,24 +561,57 @@ static apr_time_t deadline_of(const og_fetch_req_t *req, apr_time_t start)
                          : start + apr_time_from_sec(req->timeout_s > 0 ? req->timeout_s : 1);
 }
 
+/* A reused connection that failed this way was probably closed by the
+ * responder while idle: worth one new connection. */
+static int stale_connection(const og_fetch_res_t *res)
+{
+    return res->err == OG_FETCH_REFUSED || res->err == OG_FETCH_OTHER;
+}
+
 apr_status_t og_fetch_http(og_fetch_res_t *res, apr_pool_t *p, const og_fetch_req_t *req)
 {
     og_target_t t;
     apr_socket_t *sock = NULL;
     apr_os_sock_t fd;
     apr_time_t start = apr_time_now(), deadline = deadline_of(req, start);
+    int reused = req->keep_fd ? *req->keep_fd : -1, alive;
 
     memset(res, 0, sizeof(res[0]));
     ERR_clear_error();
-    if (parse_target(&t, res, p, req) == OG_FETCH_OK
-        && tcp_connect(&sock, res, p, t.addr, t.phost ? t.pport : t.port, deadline)
-           == OG_FETCH_OK) {
+    if (req->keep_fd) {
+        *req->keep_fd = -1;
+    }
+    if (parse_target(&t, res, p, req) != OG_FETCH_OK) {
+        if (reused >= 0) {
+            close(reused);
+        }
+        goto done;
+    }
+    if (reused >= 0) {
+        alive = exchange(res, p, req, &t, reused, start, deadline);
+        if (alive) {
+            *req->keep_fd = reused;
+            goto done;
+        }
+        close(reused);
+        if (res->err == OG_FETCH_OK || !stale_connection(res)
+            || deadline - apr_time_now() <= 0) {
+            goto done;
+        }
+        memset(res, 0, sizeof(res[0])); /* once more, on a new connection */
+        ERR_clear_error();
+    }
+    if (tcp_connect(&sock, res, p, t.addr, t.phost ? t.pport : t.port, deadline)
+        == OG_FETCH_OK) {
         /* non-blocking: every read and write waits in our poll, under our deadline */
         apr_os_sock_get(&fd, sock);
         apr_socket_opt_set(sock, APR_SO_NONBLOCK, 1);
         apr_socket_timeout_set(sock, 0);
-        exchange(res, p, req, &t, fd, start, deadline);
+        if (exchange(res, p, req, &t, fd, start, deadline)) {
+            *req->keep_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0); /* outlives this pool's socket */
+        }
     }
+done:
     res->elapsed = apr_time_now() - start;
     if (sock) {
         apr_socket_close(sock);
@@ -585,7 +630,7 @@ apr_status_t og_fetch_http_on_fd(og_fetch_res_t *res, apr_pool_t *p, const og_fe
     memset(res, 0, sizeof(res[0]));
     ERR_clear_error();
     if (parse_target(&t, res, p, req) == OG_FETCH_OK) {
-        exchange(res, p, req, &t, fd, start, deadline_of(req, start));
+        (void)exchange(res, p, req, &t, fd, start, deadline_of(req, start));
     }
     res->elapsed = apr_time_now() - start;
     target_free(&t);

@@ -36,6 +36,12 @@ typedef struct og_fetch_req_t {
     int timeout_s;                /* the one deadline, seconds from now (>= 1), */
     apr_time_t deadline;          /* ... unless this absolute deadline is set */
     apr_size_t max_body;          /* 0: OG_FETCH_MAX_BODY */
+    int *keep_fd;                 /* NULL: one connection per exchange. Else HTTP/1.1
+                                   * keep-alive: in, a connection to this responder
+                                   * to reuse (-1: none); out, one the responder
+                                   * keeps open for the next exchange (-1: none).
+                                   * A reused connection that turns out closed is
+                                   * replaced by a new one, once. */
 } og_fetch_req_t;
 
 typedef struct og_fetch_res_t {

@@ -56,6 +56,9 @@ def _front_defaults(front):
     front.stale_seconds = DEFAULT_STALE_SECONDS
     front.far_days = 20
     front.signer = 'delegated'
+    front.builder = 'openssl'
+    front.embed_chain = False
+    front.keepalive = False
     front.reset()
 
 

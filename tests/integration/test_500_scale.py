@@ -149,3 +149,26 @@ def test_a_response_outgrowing_its_table_slot_is_still_stapled(httpd_factory, pk
     assert wait_until(renewed, 20, 0.5)
     assert front.last_forged_len > longest, (front.last_forged_len, longest)
     assert all(r.stapled for r in seen)
+
+
+def test_keep_alive_reuses_connections_to_a_responder(httpd_factory, pki, front):
+    # setup: 150 certificates (more than the 64 exchanges in flight for one responder), a responder
+    # speaking HTTP/1.1 that keeps connections open and answers each request after 100 ms, counting
+    # the TCP connections it accepts.
+    # expectation: every certificate is asked once and stapled, over fewer connections than requests
+    # (each connection carried several; 0.1.0 opened one per request)
+    names = [f'budget{i}' for i in range(150)]
+    for name in names:
+        if name not in pki.leaves:
+            pki.add_leaf(name, key_type='ec')
+    front.keepalive = True
+    front.mode = 'slow'
+    front.delay = 0.1
+    front.reset()
+    httpd = httpd_factory()
+    httpd.serve(''.join(httpd.vhost(name, f'{name}.localhost') for name in names))
+    assert front.count == len(names)
+    assert front.connections < front.count, (front.connections, front.count)
+    unstapled = [n for n in names[:10] if not s_client(httpd.https_port, f'{n}.localhost', pki.root_pem).stapled]
+    assert not unstapled
+    assert not httpd.log_lines('[ocsp_guard:', 'warn', 'error')

@@ -87,6 +87,14 @@ def _load_pair(cert_path, key_path):
 class _Handler(BaseHTTPRequestHandler):
     server_version = 'og-ocsp-front/1'
 
+    def setup(self):
+        super().setup()
+        front = self.server.front
+        if front.keepalive:  # HTTP/1.1: the connection stays open between requests
+            self.protocol_version = 'HTTP/1.1'
+        with front._lock:
+            front.connections += 1
+
     def do_GET(self):
         der, serial = request_from_path(self.path)
         self._serve('GET', der, serial)
@@ -144,6 +152,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, code, ctype, body):
         self.send_response(code)
+        if self.server.front.keepalive and not self.close_connection:
+            self.send_header('Connection', 'keep-alive')  # as nginx and httpd answer HTTP/1.0 clients
         self.send_header('Content-Type', ctype)
         self.send_header('Content-Length', str(len(body)))
         self.end_headers()
@@ -188,6 +198,7 @@ class OcspFront:
     'goodstale' the same but always 'good' (a pre-revocation answer replayed for a revoked leaf), 'liar'
     always 'good' and fresh (a CA lifting a revocation); 'farfuture' nextUpdate far_days ahead (None: the
     last second of year 9999).
+    keepalive: answer as HTTP/1.1, keeping each connection open for the next request (connections counts them).
     embed_chain: FORGED answers also embed the intermediate and the root (a longer response).
     Accounting: count, last_forged_len, requests [(method, path_len, der, serial)], inflight and max_inflight (requests
     being answered at once), reset(), wait_for_count(n, timeout).
@@ -210,6 +221,8 @@ class OcspFront:
         self._lock = threading.Lock()
         self.builder = 'openssl'  # 'ok'/'slow' answers: a real `openssl ocsp`, or 'python': the same
         # answer built here (about ten times cheaper: for benchmarks with thousands of certificates)
+        self.keepalive = False  # answer as HTTP/1.1 and keep connections open
+        self.connections = 0  # TCP connections accepted
         self.embed_chain = False  # FORGED modes: embed the intermediate and the root beside the signer
         self.last_forged_len = 0  # bytes of the last FORGED answer
         self.inflight = 0  # requests being answered now
@@ -254,6 +267,7 @@ class OcspFront:
             self._requests.clear()
             self.redirects_followed = 0
             self.max_inflight = self.inflight
+            self.connections = 0
 
     def wait_for_count(self, n, timeout):
         """Poll until at least n requests were received; True if so within timeout seconds."""
