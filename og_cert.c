@@ -178,26 +178,6 @@ apr_status_t og_cert_from_x509(og_cert_t **pcert, const char **perr,
     return APR_SUCCESS;
 }
 
-X509 *og_cert_find_issuer(BIO *bio, X509 *leaf, int limit)
-{
-    X509 *x, *issuer = NULL;
-    int n;
-
-    for (n = 0; n < limit && !issuer; n++) {
-        if (!(x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
-            break;
-        }
-        if (X509_check_issued(x, leaf) == X509_V_OK) {
-            issuer = x;
-        }
-        else {
-            X509_free(x);
-        }
-    }
-    ERR_clear_error(); /* the end of the PEM data leaves an error on the queue */
-    return issuer;
-}
-
 /* The parsed certificates of one PEM text or file. */
 typedef struct og_chain_t {
     X509 **x;
@@ -300,15 +280,21 @@ apr_status_t og_cert_from_pem(og_cert_t **pcert, const char **perr,
         *perr = "no certificate in the PEM data";
         goto cleanup;
     }
-    if (shared && (rest = memmem(pem, len, end, sizeof(end) - 1))) {
+    if ((rest = memmem(pem, len, end, sizeof(end) - 1))) {
+        /* without a shared cache, one of our own for this call */
+        apr_pool_t *tmp = NULL;
+        og_issuers_t *is = shared;
+
+        if (!is && apr_pool_create(&tmp, p) == APR_SUCCESS) {
+            is = og_issuers_make(tmp);
+        }
         rest += sizeof(end) - 1;
-        if ((issuer = og_issuers_in_pem(shared, rest, len - (apr_size_t)(rest - pem), leaf))) {
+        if (is && (issuer = og_issuers_in_pem(is, rest, len - (apr_size_t)(rest - pem), leaf))) {
             X509_up_ref(issuer);
         }
-    }
-    else {
-        /* bounded: a chain longer than this is not a chain */
-        issuer = og_cert_find_issuer(bio, leaf, 16);
+        if (tmp) {
+            apr_pool_destroy(tmp);
+        }
     }
     rv = og_cert_from_x509(pcert, perr, p, leaf, issuer);
 

@@ -52,10 +52,6 @@ apr_status_t og_cert_from_pem(og_cert_t **pcert, const char **perr,
                               apr_pool_t *p, const char *pem, apr_size_t len,
                               og_issuers_t *shared);
 
-/* The first of the next `limit` PEM certificates in bio that issued leaf
- * (a new reference the caller frees), or NULL. */
-X509 *og_cert_find_issuer(BIO *bio, X509 *leaf, int limit);
-
 /* What we keep of an X509 (not the X509 itself), with an optional issuer
  * (a reference is taken). */
 apr_status_t og_cert_from_x509(og_cert_t **pcert, const char **perr,
