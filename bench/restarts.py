@@ -36,7 +36,7 @@ from ogtest.pki import PKI  # noqa: E402
 from ogtest.responder import OcspFront  # noqa: E402
 from ogtest.util import LOOPBACK, free_port, world_readable_tempdir  # noqa: E402
 from run import HSCLIENT, build_hsclient, parse_result  # noqa: E402
-from scale import machine, version  # noqa: E402
+from scale import copy_module, machine, version  # noqa: E402
 
 warnings.filterwarnings('ignore', message='Properties that return a na')  # pki.py's not_valid_after
 MODULE_SO = os.path.join(REPO, '.libs', 'mod_ocsp_guard.so')
@@ -319,13 +319,7 @@ def main():
     front = None
     started = []
     try:
-        module_so = os.path.join(base, 'mod_ocsp_guard.so')
-        try:
-            shutil.copy2(args.module, module_so)  # the original may be rebuilt while this runs
-        except OSError as e:
-            sys.exit(f'cannot copy {args.module}: {e} (make -f Makefile.apxs builds it)')
-        os.chmod(module_so, 0o755)
-        built = time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(os.path.getmtime(module_so)))
+        module_so, built = copy_module(args.module, base)
         build_hsclient()
 
         print(f'date: {time.strftime("%Y-%m-%d %H:%M:%S %Z")}')

@@ -68,6 +68,18 @@ def version(cmd):
     return out.strip().splitlines()[0] if out.strip() else '?'
 
 
+def copy_module(src, base):
+    """Copy the module under test into base (the original may be rebuilt while a benchmark runs):
+    (path of the copy, its build time as text)."""
+    module_so = os.path.join(base, 'mod_ocsp_guard.so')
+    try:
+        shutil.copy2(src, module_so)
+    except OSError as e:
+        sys.exit(f'cannot copy {src}: {e} (make -f Makefile.apxs builds it)')
+    os.chmod(module_so, 0o755)
+    return module_so, time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(os.path.getmtime(module_so)))
+
+
 def pss_kb(httpd):
     """Pss over the main process of this instance and its children, in KB: (total, processes, detail).
 
@@ -274,13 +286,7 @@ def main():
     front = None
     started = []
     try:
-        module_so = os.path.join(base, 'mod_ocsp_guard.so')
-        try:
-            shutil.copy2(args.module, module_so)  # the original may be rebuilt while this runs
-        except OSError as e:
-            sys.exit(f'cannot copy {args.module}: {e} (make -f Makefile.apxs builds it)')
-        os.chmod(module_so, 0o755)
-        built = time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(os.path.getmtime(module_so)))
+        module_so, built = copy_module(args.module, base)
 
         print(f'date: {time.strftime("%Y-%m-%d %H:%M:%S %Z")}')
         print(f'machine: {machine()}')
