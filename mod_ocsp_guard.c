@@ -188,7 +188,7 @@ static void step_prefetch(guard_t *g, server_rec *s, apr_pool_t *ptemp)
 static int step_summary(guard_t *g, server_rec *s, int no_url, int stored, apr_time_t start)
 {
     apr_time_t now = apr_time_now();
-    int i, stapled = 0, revoked = 0, failed = 0, errors = 0;
+    int i, stapled = 0, revoked = 0, failed = 0, errors = 0, fleet = 0;
 
     for (i = 0; i < g->entries->nelts; i++) {
         guard_entry_t *e = APR_ARRAY_IDX(g->entries, i, guard_entry_t *);
@@ -196,6 +196,7 @@ static int step_summary(guard_t *g, server_rec *s, int no_url, int stored, apr_t
         if (guard_entry_stapleable(e, now)) {
             stapled++;
             revoked += e->rec.cert_status == OG_STATUS_REVOKED;
+            fleet += e->rec.source == OG_SOURCE_FLEET;
         }
         else {
             failed += e->url != NULL;
@@ -205,11 +206,13 @@ static int step_summary(guard_t *g, server_rec *s, int no_url, int stored, apr_t
     errors += revoked; /* logged as OG00014 / OG00028 */
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, OGLOGNO(00020)
                  "mod_ocsp_guard %s: %d certificate(s), %d stapled (%d revoked, %d from "
-                 "the store), %d without OCSP URL, %d without a response yet; prefetch took %"
-                 APR_TIME_T_FMT " ms; cache %s; store %s", MOD_OCSP_GUARD_VERSION,
-                 g->entries->nelts, stapled, revoked, stored, no_url, failed,
+                 "the store, %d from the fleet cache), %d without OCSP URL, %d without a "
+                 "response yet; prefetch took %" APR_TIME_T_FMT " ms; cache %s; store %s; "
+                 "fleet cache %s", MOD_OCSP_GUARD_VERSION,
+                 g->entries->nelts, stapled, revoked, stored, fleet, no_url, failed,
                  apr_time_as_msec(now - start), g->cache_desc,
-                 g->store_dir ? g->store_dir : "(none)");
+                 g->store_dir ? g->store_dir : "(none)",
+                 guard_sconf(s)->fleet.spec ? guard_sconf(s)->fleet.spec : "(none)");
     if (errors && g->strict) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, OGLOGNO(00035)
                      "OCSPGuardEnforce strict: %d certificate(s) are revoked or Must-Staple "

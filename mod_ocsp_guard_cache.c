@@ -271,11 +271,45 @@ apr_status_t guard_cache_get(guard_t *g, server_rec *s, const guard_entry_t *e,
     return rv;
 }
 
-/* Report rows live beside the records, under the id followed by 'S'. */
+/* Report rows live beside the records, under the id followed by 'S'; the
+ * fleet cache's row under an id no certificate has (a SHA-1 of nothing of
+ * ours), followed by 'F'. */
 static void status_key(unsigned char *key, const guard_entry_t *e)
 {
     memcpy(key, e->cert->id, OG_CERT_ID_LEN);
     key[OG_CERT_ID_LEN] = 'S';
+}
+
+static void fleet_key(unsigned char *key)
+{
+    memcpy(key, "ocsp_guard fleet row", OG_CERT_ID_LEN);
+    key[OG_CERT_ID_LEN] = 'F';
+}
+
+apr_status_t guard_cache_put_fleet_report(guard_t *g, server_rec *s, const og_report_t *rp,
+                                       apr_pool_t *p)
+{
+    unsigned char key[OG_CERT_ID_LEN + 1], buf[OG_REPORT_MAX];
+    apr_size_t len = og_report_encode(buf, rp);
+
+    fleet_key(key);
+    return locked_store(g, s, key, sizeof(key), apr_time_now() + apr_time_from_sec(3650 * 86400),
+                        buf, (unsigned int)len, p);
+}
+
+apr_status_t guard_cache_get_fleet_report(guard_t *g, server_rec *s, og_report_t *rp,
+                                       apr_pool_t *p)
+{
+    unsigned char key[OG_CERT_ID_LEN + 1], buf[OG_REPORT_MAX];
+    unsigned int len = sizeof(buf);
+    apr_status_t rv;
+
+    fleet_key(key);
+    rv = locked_retrieve(g, s, key, sizeof(key), buf, &len, p);
+    if (rv == APR_SUCCESS && og_report_decode(rp, buf, len) != 0) {
+        rv = APR_EINVAL;
+    }
+    return rv;
 }
 
 apr_status_t guard_cache_put_report(guard_t *g, server_rec *s, const guard_entry_t *e,

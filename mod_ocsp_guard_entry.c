@@ -203,11 +203,22 @@ static void log_installed(guard_t *g, guard_entry_t *e, server_rec *s, int prior
     }
     else if (e->result.cert_status == OG_STATUS_REVOKED) {
         GUARD_ELOG(APLOG_ERR, 0, s, e, p, OGLOGNO(00014)
-                   "the responder %s says this certificate is REVOKED (since %s, reason %s); "
+                   "%s says this certificate is REVOKED (since %s, reason %s); "
                    "the revocation is stapled and clients will refuse the connection: "
-                   "replace the certificate now", e->url, og_iso_time(p, e->result.revoked_at),
+                   "replace the certificate now", e->rec.source == OG_SOURCE_FLEET
+                   ? apr_psprintf(p, "a response of %s, taken from the fleet cache %s and "
+                                  "verified,", e->url, guard_fleet_desc(g->fleet))
+                   : apr_psprintf(p, "the responder %s", e->url),
+                   og_iso_time(p, e->result.revoked_at),
                    e->result.revocation_reason >= 0
                    ? OCSP_crl_reason_str(e->result.revocation_reason) : "none given");
+    }
+    else if (e->rec.source == OG_SOURCE_FLEET) {
+        GUARD_ELOG(APLOG_INFO, 0, s, e, p, OGLOGNO(00075)
+                   "good response taken from the fleet cache %s (thisUpdate %s, nextUpdate "
+                   "%s), verified and stapled; %s was not asked", guard_fleet_desc(g->fleet),
+                   og_iso_time(p, e->result.this_update), og_iso_time(p, e->result.next_update),
+                   e->url);
     }
     else {
         GUARD_ELOG(APLOG_INFO, 0, s, e, p, OGLOGNO(00015)
@@ -218,6 +229,12 @@ static void log_installed(guard_t *g, guard_entry_t *e, server_rec *s, int prior
                                                  "failed attempt(s)", prior_failures) : "");
     }
     guard_store_persist(g, e, s, p);
+    if (g->fleet && e->rec.source != OG_SOURCE_FLEET && !e->fleet_published) {
+        /* verified here: the fleet's other servers take it instead of asking */
+        guard_fleet_publish(g->fleet, e->cert->id, e->rec.der, e->rec.der_len,
+                            e->rec.next_update);
+    }
+    e->fleet_defer_end = 0;
 }
 
 void guard_entry_apply(guard_t *g, guard_entry_t *e, server_rec *s, og_source_e src,
@@ -288,6 +305,7 @@ void guard_entry_schedule(guard_t *g, guard_entry_t *e, apr_time_t now)
     st.next_update = e->rec.next_update;
     st.failures = e->failures;
     st.last_attempt = e->last_attempt;
+    st.spread = e->spread;
     e->next_attempt = og_sched_next(&g->policy, &st, now);
 }
 

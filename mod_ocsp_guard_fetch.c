@@ -7,7 +7,12 @@
  * answering, one certificate probes it at a short, growing interval and the
  * others are held back; when it answers, they are all released at once.
  * Connections a responder keeps open (HTTP/1.1 keep-alive) are reused by
- * its next exchanges.
+ * its next exchanges. With a fleet cache (mod_ocsp_guard_fleet.c), a job
+ * looks there first: a verified response newer than the one held is taken
+ * and nobody is asked; while another server's claim runs, a renewal looks
+ * again a second later; what a responder gives is published there by the
+ * worker as soon as it is verified and newer than what was held, not a tick
+ * later, so that the next server to come due finds it.
  * Applying an outcome (mod_ocsp_guard_entry.c) happens in the one thread
  * that pushes jobs: the parent's during the prefetch, the watchdog's in the
  * refresher child, which never waits for its slowest exchange. */
@@ -18,6 +23,7 @@
 #endif
 
 #include <apr_strings.h>
+#include <http_main.h>
 
 #include "mod_ocsp_guard_private.h"
 #include "og_workq.h"
@@ -25,6 +31,8 @@
 /* exchanges in flight at once, and for one responder */
 #define GUARD_FETCH_THREADS        80
 #define GUARD_FETCH_PER_RESPONDER  64
+/* how long a fleet claim lasts: about the longest a normal exchange takes */
+#define GUARD_FETCH_CLAIM          apr_time_from_sec(2)
 /* not worth starting an exchange with less than this left */
 #define GUARD_FETCH_MIN_LEFT       apr_time_from_msec(500)
 /* consecutive failed exchanges after which queued jobs of a responder are
@@ -39,6 +47,16 @@ typedef struct guard_job_t {
     apr_interval_time_t max_validity;
     apr_time_t deadline;            /* the prefetch's, 0: the entry's own timeout */
     int probe;                      /* asked even though the responder fails */
+    /* the fleet cache: looked at first (NULL: none); what the entry held
+     * when the job was made, for the monotonic rule */
+    guard_fleet_t *fleet;
+    apr_uint64_t self;
+    const og_sched_policy_t *policy;
+    int may_defer;                  /* a claim of another server may defer it */
+    apr_time_t defer_end;           /* the first claim seen for this renewal ends */
+    og_floor_t floor;
+    og_record_t held_rec;
+    int held_ok;                    /* the held response can be stapled */
     /* written by the worker, read after og_workq_take */
     apr_pool_t *pool;               /* the exchange's own, created by the worker */
     int held;                       /* not asked: the responder was failing */
@@ -46,9 +64,22 @@ typedef struct guard_job_t {
                                      * own: not the responder's failure, not asked */
     og_fetch_res_t fetch;
     og_ocsp_result_t result;
+    int from_fleet;                 /* fetch/result: the fleet's, not asked */
+    int published;                  /* the worker published the leader's answer */
+    apr_time_t deferred;            /* not asked: another server fetches it; look
+                                     * again then */
+    apr_time_t claim_end;           /* until when its claim says so */
+    const char *fleet_note;         /* why the fleet's record was not used */
+    int fleet_note_level;
+    const unsigned char *fallback;  /* the fleet's valid but due record: used if
+                                     * the responder gives nothing better */
+    apr_size_t fallback_len;
+    og_ocsp_result_t fallback_res;
 } guard_job_t;
 
 static void job_run(void *data, void *baton);
+static int fleet_first(guard_job_t *j, guard_entry_t *e, apr_time_t own);
+static void fleet_noted(guard_t *g, guard_entry_t *e, guard_job_t *j, apr_pool_t *p);
 static guard_job_t *job_make(guard_t *g, guard_entry_t *e, apr_time_t deadline, int probe);
 static void job_free(guard_job_t *j);
 static int urgency(const guard_entry_t *e, apr_time_t now);
@@ -109,16 +140,27 @@ static void job_run(void *data, void *baton)
     int fd = -1;
 
     (void)baton;
-    if (!j->probe && __atomic_load_n(&e->resp->fails, __ATOMIC_RELAXED)
-                     >= GUARD_FETCH_HOLD_AFTER) {
-        j->held = 1;
-        return;
-    }
     if (apr_pool_create_unmanaged_ex(&j->pool, NULL, NULL) != APR_SUCCESS) {
         j->pool = NULL;
         j->fetch.err = OG_FETCH_OTHER;
         apr_cpystrn(j->fetch.detail, "out of memory", sizeof(j->fetch.detail));
         return;
+    }
+    if (j->fleet && fleet_first(j, e, own)) {
+        return; /* taken from the fleet, or another server fetches it */
+    }
+    if (!j->probe && __atomic_load_n(&e->resp->fails, __ATOMIC_RELAXED)
+                     >= GUARD_FETCH_HOLD_AFTER) {
+        j->held = 1;
+        return;
+    }
+    if (j->fleet) {
+        /* others wait for it: while the exchange usually lasts, not its whole
+         * deadline (a slow exchange only costs a second request) */
+        apr_time_t now = apr_time_now();
+
+        guard_fleet_claim(j->fleet, e->cert->id, j->self,
+                          own - now > GUARD_FETCH_CLAIM ? now + GUARD_FETCH_CLAIM : own);
     }
     memset(&req, 0, sizeof(req));
     if (!j->proxy && e->resp->idle_lock) {
@@ -161,6 +203,135 @@ static void job_run(void *data, void *baton)
         og_ocsp_verify(&j->result, e->cert, j->fetch.body, j->fetch.len, apr_time_now(),
                        j->max_validity);
     }
+    if (j->fleet && j->fetch.err == OG_FETCH_OK && j->result.verdict == OG_VERDICT_OK
+        && j->result.cert_status != OG_STATUS_UNKNOWN
+        && og_admit_installs(og_admit(&j->floor, &j->held_rec, &j->result, j->fetch.body,
+                                      j->fetch.len))
+        && !(j->result.cert_status == OG_STATUS_GOOD && j->floor.revoked_this_update)) {
+        /* what the entry will install (guard_entry_apply judges the same way) */
+        guard_fleet_publish(j->fleet, e->cert->id, j->fetch.body, j->fetch.len,
+                            j->result.next_update);
+        j->published = 1;
+    }
+    if (j->fallback && !j->held_ok
+        && (j->fetch.err != OG_FETCH_OK || j->result.verdict != OG_VERDICT_OK
+            || j->result.cert_status == OG_STATUS_UNKNOWN)) {
+        /* the responder gave nothing: the fleet's record beats no staple */
+        j->fetch.err = OG_FETCH_OK;
+        j->fetch.body = (unsigned char *)j->fallback;
+        j->fetch.len = j->fallback_len;
+        j->result = j->fallback_res;
+        j->from_fleet = 1;
+    }
+}
+
+/* On a worker thread, before the exchange: what the fleet cache holds for
+ * this certificate, verified like a responder's answer and judged against
+ * what the entry held when the job was made. Returns 1 when the job is
+ * done without asking the responder: a newer response was taken, or a
+ * claim of another server defers it. */
+static int fleet_first(guard_job_t *j, guard_entry_t *e, apr_time_t own)
+{
+    apr_time_t now = apr_time_now(), until, t;
+    guard_fleet_look_t look;
+    const unsigned char *der;
+    og_ocsp_result_t res;
+    apr_size_t len;
+    og_admit_e a;
+
+    /* at most half of what the exchange has left */
+    if (j->deadline && j->deadline < own) {
+        own = j->deadline;
+    }
+    until = now + (own - now) / 2;
+    guard_fleet_lookup(j->fleet, e->cert->id, until, &look, j->pool);
+    if (look.unavailable) {
+        return 0;
+    }
+    j->fleet_note_level = APLOG_WARNING;
+    if (look.value && og_fleet_value_decode(look.value, look.len, &der, &len) != 0) {
+        j->fleet_note = apr_psprintf(j->pool, "not a mod_ocsp_guard record (%" APR_SIZE_T_FMT
+                                     " bytes)", look.len);
+    }
+    else if (look.value) {
+        memset(&res, 0, sizeof(res));
+        og_ocsp_verify(&res, e->cert, der, len, apr_time_now(), j->max_validity);
+        a = og_admit(&j->floor, &j->held_rec, &res, der, len);
+        if (res.verdict != OG_VERDICT_OK) {
+            j->fleet_note = apr_psprintf(j->pool, "rejected: %s: %s",
+                                         og_ocsp_verdict_str(res.verdict), res.detail);
+        }
+        else if (res.cert_status == OG_STATUS_UNKNOWN) {
+            j->fleet_note = "it says 'unknown', which is never stapled";
+        }
+        else if (a == OG_ADMIT_UNREVOKED || a == OG_ADMIT_PRE_REVOCATION) {
+            j->fleet_note = apr_psprintf(j->pool, "it says 'good' (thisUpdate %s) but a "
+                                         "response of %s said REVOKED: only the responder "
+                                         "itself may say otherwise",
+                                         og_iso_time(j->pool, res.this_update),
+                                         og_iso_time(j->pool, j->floor.revoked_this_update));
+        }
+        else if (a == OG_ADMIT_OLDER) {
+            j->fleet_note = apr_psprintf(j->pool, "its thisUpdate %s is older than the newest "
+                                         "accepted (%s): a stale or replayed record",
+                                         og_iso_time(j->pool, res.this_update),
+                                         og_iso_time(j->pool, j->floor.newest_this_update));
+        }
+        else if (og_admit_installs(a)
+                 && now >= og_sched_renew_at(j->policy, res.this_update, res.next_update)) {
+            /* valid, but as due as ours: nobody renewed it */
+            j->fleet_note = apr_psprintf(j->pool, "it is valid but already due for renewal "
+                                         "(thisUpdate %s, nextUpdate %s)",
+                                         og_iso_time(j->pool, res.this_update),
+                                         og_iso_time(j->pool, res.next_update));
+            j->fleet_note_level = APLOG_INFO;
+            j->fallback = der;
+            j->fallback_len = len;
+            j->fallback_res = res;
+        }
+        else if (og_admit_installs(a)) {
+            j->fetch.err = OG_FETCH_OK;
+            j->fetch.body = (unsigned char *)der;
+            j->fetch.len = len;
+            j->fetch.elapsed = apr_time_now() - now;
+            j->result = res;
+            j->from_fleet = 1;
+            return 1;
+        }
+        /* else the response held, or one of the same age: nothing newer */
+    }
+    /* another server fetches it: look again in a second, while its claim
+     * lasts, if what is held outlives the claim */
+    if (look.claimed && j->may_defer
+        && (t = og_fleet_claim_defers(&look.claim, j->self, now, own - now))
+        && j->held_ok && j->held_rec.next_update > t + apr_time_from_sec(2)
+        && (!j->defer_end || now < j->defer_end)) {
+        j->claim_end = j->defer_end ? j->defer_end : t;
+        j->deferred = now + apr_time_from_sec(1) < j->claim_end ? now + apr_time_from_sec(1)
+                                                                : j->claim_end;
+        return 1;
+    }
+    return 0;
+}
+
+/* The fleet's record was not used: said once per change of reason (by its
+ * text without the times, which change with every record). */
+static void fleet_noted(guard_t *g, guard_entry_t *e, guard_job_t *j, apr_pool_t *p)
+{
+    const char *note = j->fleet_note;
+    apr_size_t n = note ? strcspn(note, "(") : 0;
+
+    if (!note || (strlen(e->fleet_said) == n && !strncmp(e->fleet_said, note, n))) {
+        return;
+    }
+    apr_cpystrn(e->fleet_said, note, n + 1 < sizeof(e->fleet_said) ? n + 1
+                                                                   : sizeof(e->fleet_said));
+    GUARD_ELOG(j->fleet_note_level, 0, g->s, e, p, OGLOGNO(00073)
+               "the fleet cache %s holds a response for this certificate that is not used: "
+               "%s; the responder %s is asked instead%s", guard_fleet_desc(g->fleet), note,
+               e->url, j->fleet_note_level == APLOG_WARNING
+               ? ". Anyone who can write to the fleet cache can only make servers ask their "
+                 "responders: keep it unreachable from outside" : "");
 }
 
 static guard_job_t *job_make(guard_t *g, guard_entry_t *e, apr_time_t deadline, int probe)
@@ -175,6 +346,15 @@ static guard_job_t *job_make(guard_t *g, guard_entry_t *e, apr_time_t deadline, 
     j->max_validity = g->max_validity;
     j->deadline = deadline;
     j->probe = probe;
+    if ((j->fleet = g->fleet)) {
+        j->self = g->fleet_self;
+        j->policy = &g->policy;
+        j->may_defer = !deadline && !probe;
+        j->defer_end = e->fleet_defer_end;
+        j->floor = e->floor;
+        j->held_rec = e->rec; /* not replaced while the job runs: the entry is in flight */
+        j->held_ok = guard_entry_stapleable(e, apr_time_now());
+    }
     e->inflight = 1;
     return j;
 }
@@ -325,6 +505,7 @@ static void responder_released(guard_t *g, guard_responder_t *r, apr_time_t now,
 static void apply_one(guard_t *g, guard_entry_t *e, guard_job_t *j, og_source_e src, int quiet,
                       apr_pool_t *p)
 {
+    e->fleet_published = e == j->leader && j->published;
     e->fetch = j->fetch;
     if (e == j->leader) {
         e->result = j->result;
@@ -344,9 +525,18 @@ static int apply_job(guard_t *g, guard_job_t *j, int ran, og_source_e src, int q
                      apr_pool_t *p)
 {
     guard_responder_t *r = j->leader->resp;
-    int asked = ran && !j->held && !j->cut, k;
+    int asked = ran && !j->held && !j->cut && !j->deferred, k;
 
-    if (ran) {
+    if (ran && j->fleet_note) {
+        fleet_noted(g, j->leader, j, p);
+    }
+    if (ran && (j->from_fleet || j->deferred)) {
+        /* the responder was not asked (or gave nothing better): its state
+         * stays as it was */
+        r->probing = j->probe ? 0 : r->probing;
+        src = j->from_fleet ? OG_SOURCE_FLEET : src;
+    }
+    else if (ran) {
         int was_said = r->said;
 
         responder_noted(g, r, j, p);
@@ -365,6 +555,22 @@ static int apply_job(guard_t *g, guard_job_t *j, int ran, og_source_e src, int q
     j->leader->inflight = 0;
     for (k = 0; k < j->nfollowers; k++) {
         j->followers[k]->inflight = 0;
+    }
+    if (ran && j->deferred) {
+        /* another server of the fleet fetches it: look again when its claim
+         * ends, once per renewal */
+        for (k = -1; k < j->nfollowers; k++) {
+            guard_entry_t *e = k < 0 ? j->leader : j->followers[k];
+
+            e->next_attempt = j->deferred;
+            e->fleet_defer_end = j->claim_end;
+            apr_snprintf(e->outcome, sizeof(e->outcome), "waiting: another server of the "
+                         "fleet is fetching it (until %s at most)", og_iso_time(p, j->claim_end));
+        }
+        GUARD_ELOG(APLOG_DEBUG, 0, g->s, j->leader, p, OGLOGNO(00074)
+                   "another server of the fleet claims the renewal (until %s): looking in %s "
+                   "again in a second, asking %s only if nothing newer came", og_iso_time(p, j->claim_end),
+                   guard_fleet_desc(g->fleet), j->leader->url);
     }
     if (j->held) {
         apr_snprintf(j->leader->outcome, sizeof(j->leader->outcome),
@@ -410,6 +616,17 @@ void guard_fetch_post_config(guard_t *g, apr_pool_t *pconf)
     apr_hash_t *by_url = apr_hash_make(pconf);
     int i;
 
+    if (guard_sconf(g->s)->fleet.spec) {
+        char host[APRMAXHOSTLEN + 1] = "";
+
+        /* host name and ServerRoot: machines of a fleet differ by the first,
+         * servers on one machine by the second */
+        if (apr_gethostname(host, sizeof(host), pconf) != APR_SUCCESS) {
+            host[0] = '\0';
+        }
+        g->fleet_self = og_fleet_server_id(host, ap_server_root);
+    }
+
     g->responders = apr_array_make(pconf, 4, sizeof(guard_responder_t *));
     for (i = 0; i < g->entries->nelts; i++) {
         guard_entry_t *e = APR_ARRAY_IDX(g->entries, i, guard_entry_t *);
@@ -431,6 +648,8 @@ void guard_fetch_post_config(guard_t *g, apr_pool_t *pconf)
         }
         r->nentries++;
         e->resp = r;
+        e->spread = g->fleet_self ? og_fleet_spread(g->fleet_self, e->cert->id,
+                                                    OG_CERT_ID_LEN) : 0;
         e->req_key = apr_pstrcat(pconf, e->url, " ", og_hex(pconf, e->req_der, e->req_len),
                                  NULL);
     }
@@ -460,6 +679,7 @@ apr_array_header_t *guard_fetch_prefetch(guard_t *g, apr_time_t deadline, int *p
                         GUARD_FETCH_PER_RESPONDER, job_run, NULL, ptemp) != APR_SUCCESS) {
         return due; /* nothing could be asked: the refresher's */
     }
+    g->fleet = guard_fleet_open(g, g->s); /* the parent's own, closed before the fork */
     push_jobs(g, q, by_urgency(due, now, ptemp), deadline, deadline - GUARD_FETCH_MIN_LEFT,
               ptemp);
     /* apply as answers come; every exchange ends by the deadline */
@@ -482,6 +702,9 @@ apr_array_header_t *guard_fetch_prefetch(guard_t *g, apr_time_t deadline, int *p
     og_workq_wait(q, apr_time_now() + apr_time_from_sec(60), 1);
     prefetch_take(g, q, left, &held, &cut, ptemp);
     og_workq_destroy(q);
+    guard_fleet_report(g, 1, ptemp);
+    guard_fleet_close(g->fleet);
+    g->fleet = NULL;
     close_idle(g);
     give_back_memory();
     *pheld = held;
@@ -495,6 +718,9 @@ void guard_fetch_start(guard_t *g)
         && og_workq_create(&g->workq, GUARD_FETCH_THREADS, g->responders->nelts,
                            GUARD_FETCH_PER_RESPONDER, job_run, NULL, NULL) != APR_SUCCESS) {
         g->workq = NULL;
+    }
+    if (g->workq) {
+        g->fleet = guard_fleet_open(g, g->s); /* the refresher's own connections */
     }
 }
 
@@ -569,6 +795,8 @@ void guard_fetch_tick(guard_t *g, apr_pool_t *ptemp)
     if (due->nelts) {
         push_jobs(g, g->workq, by_urgency(due, now, ptemp), 0, 0, ptemp);
     }
+    /* the fleet cache's row: at each change of state, its counters every 10 s */
+    guard_fleet_report(g, now - g->fleet_reported > apr_time_from_sec(10), ptemp);
 }
 
 void guard_fetch_stop(guard_t *g)
@@ -588,5 +816,7 @@ void guard_fetch_stop(guard_t *g)
     }
     og_workq_destroy(g->workq);
     g->workq = NULL;
+    guard_fleet_close(g->fleet);
+    g->fleet = NULL;
     close_idle(g);
 }

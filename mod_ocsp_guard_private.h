@@ -21,6 +21,7 @@
 #include "og_attempt.h"
 #include "og_store.h"
 #include "og_table.h"
+#include "og_fleet.h"
 
 APLOG_USE_MODULE(ocsp_guard);
 extern module AP_MODULE_DECLARE_DATA ocsp_guard_module;
@@ -121,6 +122,13 @@ typedef struct guard_entry_t {
     int capped_logged;              /* OG00056 said once */
     unsigned char *der_malloced;    /* refresher only: rec.der, malloc'ed */
     unsigned int slot;              /* its slot in g->table (priming order) */
+    apr_uint32_t spread;            /* with a fleet cache: this server's place in
+                                     * the renew window (og_fleet_spread), else 0 */
+    int fleet_published;            /* its last answer is in the fleet cache already */
+    apr_time_t fleet_defer_end;     /* a fleet claim defers this renewal until
+                                     * then, at most (0: none seen) */
+    char fleet_said[OG_REPORT_OUTCOME_MAX + 1]; /* why the fleet's record was last
+                                     * not used, as logged (once per change) */
     guard_responder_t *resp;        /* NULL without a URL or request */
     const char *req_key;            /* URL and request: same key, same answer */
     int inflight;                   /* a job of the fetcher has it */
@@ -158,6 +166,12 @@ typedef struct guard_t {
     struct og_workq_t *workq;       /* refresher only: exchanges in flight */
     int workq_busy;                 /* refresher only: answers came since it was idle */
     apr_array_header_t *findings;   /* og_finding_t of og_check, from check_config */
+    struct guard_fleet_t *fleet;    /* OCSPGuardFleetCache, open in this process
+                                     * (the parent during the prefetch, the
+                                     * refresher), else NULL */
+    apr_uint64_t fleet_self;        /* this server in the fleet (og_fleet_server_id) */
+    apr_uint32_t fleet_gen;         /* refresher: the fleet state last published */
+    apr_time_t fleet_reported;      /* refresher: when it was last published */
 } guard_t;
 
 guard_t *guard_registry(void);
@@ -189,6 +203,12 @@ apr_status_t guard_cache_put_report(guard_t *g, server_rec *s, const guard_entry
                                  const og_report_t *rp, apr_pool_t *p);
 apr_status_t guard_cache_get_report(guard_t *g, server_rec *s, const guard_entry_t *e,
                                  og_report_t *rp, apr_pool_t *p);
+/* The fleet cache's state, for the status page: one row, outcome text
+ * "<state>; since <time>; ..." (guard_fleet_report). */
+apr_status_t guard_cache_put_fleet_report(guard_t *g, server_rec *s, const og_report_t *rp,
+                                       apr_pool_t *p);
+apr_status_t guard_cache_get_fleet_report(guard_t *g, server_rec *s, og_report_t *rp,
+                                       apr_pool_t *p);
 
 /* entry: one certificate's response life (mod_ocsp_guard_entry.c) */
 void guard_entry_verify(guard_entry_t *e, apr_interval_time_t max_validity);
@@ -226,6 +246,39 @@ apr_array_header_t *guard_fetch_prefetch(guard_t *g, apr_time_t deadline, int *p
 void guard_fetch_start(guard_t *g);
 void guard_fetch_tick(guard_t *g, apr_pool_t *ptemp);
 void guard_fetch_stop(guard_t *g);
+
+/* the fleet cache (mod_ocsp_guard_fleet.c): untrusted storage shared by
+ * servers, never read by handshakes. open/close: by the thread that pushes
+ * fetch jobs (NULL: not configured or not usable); lookup: from the fetch
+ * workers, waits at most until `until` (and never for a cache that stopped
+ * answering); publish and claim: queued, never wait. */
+typedef struct guard_fleet_t guard_fleet_t;
+typedef struct guard_fleet_look_t {
+    int unavailable;                /* not asked, or no answer in time */
+    unsigned char *value;           /* the response's value, NULL: none */
+    apr_size_t len;
+    int claimed;                    /* a well-formed claim was read */
+    og_fleet_claim_t claim;
+} guard_fleet_look_t;
+typedef struct guard_fleet_state_t {
+    apr_uint32_t gen;
+    const char *state;              /* reachable, failing, not answering */
+    apr_time_t since;
+    char last_error[160];
+    apr_uint64_t lookups, hits, published, errors, dropped;
+} guard_fleet_state_t;
+guard_fleet_t *guard_fleet_open(guard_t *g, server_rec *s);
+void guard_fleet_close(guard_fleet_t *f);
+void guard_fleet_lookup(guard_fleet_t *f, const unsigned char *id, apr_time_t until,
+                        guard_fleet_look_t *out, apr_pool_t *p);
+void guard_fleet_publish(guard_fleet_t *f, const unsigned char *id, const unsigned char *der,
+                         apr_size_t len, apr_time_t next_update);
+void guard_fleet_claim(guard_fleet_t *f, const unsigned char *id, apr_uint64_t self,
+                       apr_time_t until);
+void guard_fleet_state(guard_fleet_t *f, guard_fleet_state_t *st);
+const char *guard_fleet_desc(const guard_fleet_t *f);
+/* Publish the fleet cache's state row when it changed (or `force`). */
+void guard_fleet_report(guard_t *g, int force, apr_pool_t *p);
 
 /* refresher (mod_ocsp_guard_watchdog.c) */
 void guard_watchdog_post_config(guard_t *g, server_rec *s, apr_pool_t *pconf);

@@ -29,7 +29,7 @@ static int og_status_handler(request_rec *r);
 static int og_status_hook(request_rec *r, int flags);
 static apr_array_header_t *collect_rows(request_rec *r, guard_t *g);
 static void render_json(request_rec *r, guard_t *g, apr_array_header_t *rows);
-static void render_html(request_rec *r, apr_array_header_t *rows, int full_page);
+static void render_html(request_rec *r, guard_t *g, apr_array_header_t *rows, int full_page);
 static const char *json_str(apr_pool_t *p, const char *s);
 static const char *json_time(apr_pool_t *p, apr_time_t t);
 static const char *status_text(const guard_row_t *row);
@@ -108,16 +108,41 @@ static const char *json_time(apr_pool_t *p, apr_time_t t)
     return json_str(p, t ? og_iso_time(p, t) : NULL);
 }
 
+/* The fleet cache's row, as the refresher last published it: NULL when no
+ * fleet cache is configured; its state (the text before the first ';') in
+ * *state. */
+static const char *fleet_detail(request_rec *r, guard_t *g, const char **state)
+{
+    const char *spec = guard_sconf(g->s)->fleet.spec;
+    og_report_t rp;
+
+    *state = NULL;
+    if (!spec) {
+        return NULL;
+    }
+    if (guard_cache_get_fleet_report(g, r->server, &rp, r->pool) != APR_SUCCESS) {
+        *state = "not used yet";
+        return "no lookup or publication yet";
+    }
+    *state = apr_pstrmemdup(r->pool, rp.outcome, strcspn(rp.outcome, ";"));
+    return apr_pstrdup(r->pool, rp.outcome);
+}
+
 static void render_json(request_rec *r, guard_t *g, apr_array_header_t *rows)
 {
     apr_pool_t *p = r->pool;
     int i, j;
 
     ap_set_content_type(r, "application/json");
+    const char *fstate, *fdetail = fleet_detail(r, g, &fstate);
+
     ap_rprintf(r, "{\"module\":\"mod_ocsp_guard\",\"version\":\"%s\",\"time\":%s,"
-               "\"cache\":%s,\"store\":%s,\"certificates\":[",
+               "\"cache\":%s,\"store\":%s,\"fleet\":%s,\"certificates\":[",
                MOD_OCSP_GUARD_VERSION, json_time(p, apr_time_now()),
-               json_str(p, g->cache_desc), json_str(p, g->store_dir));
+               json_str(p, g->cache_desc), json_str(p, g->store_dir),
+               fdetail ? apr_psprintf(p, "{\"cache\":%s,\"state\":%s,\"detail\":%s}",
+                                      json_str(p, guard_sconf(g->s)->fleet.spec),
+                                      json_str(p, fstate), json_str(p, fdetail)) : "null");
     for (i = 0; i < rows->nelts; i++) {
         guard_row_t *row = &APR_ARRAY_IDX(rows, i, guard_row_t);
         const guard_entry_t *e = row->e;
@@ -154,8 +179,9 @@ static void render_json(request_rec *r, guard_t *g, apr_array_header_t *rows)
     ap_rputs("]}\n", r);
 }
 
-static void render_html(request_rec *r, apr_array_header_t *rows, int full_page)
+static void render_html(request_rec *r, guard_t *g, apr_array_header_t *rows, int full_page)
 {
+    const char *fstate, *fdetail = fleet_detail(r, g, &fstate);
     apr_pool_t *p = r->pool;
     int i, j;
 
@@ -165,7 +191,14 @@ static void render_html(request_rec *r, apr_array_header_t *rows, int full_page)
                  "<style>td,th{padding:2px 6px;border-bottom:1px solid #ccc;text-align:left}"
                  ".bad{color:#a00}</style></head><body>\n", r);
     }
-    ap_rputs("<h2>mod_ocsp_guard: OCSP stapling</h2>\n<table><tr><th>certificate</th>"
+    ap_rputs("<h2>mod_ocsp_guard: OCSP stapling</h2>\n", r);
+    if (fdetail) {
+        ap_rprintf(r, "<p>fleet cache %s: <span class=\"%s\">%s</span></p>\n",
+                   ap_escape_html(p, guard_sconf(g->s)->fleet.spec),
+                   strcmp(fstate, "reachable") && strcmp(fstate, "not used yet") ? "bad" : "ok",
+                   ap_escape_html(p, fdetail));
+    }
+    ap_rputs("<table><tr><th>certificate</th>"
              "<th>serial</th><th>virtual hosts</th><th>responder</th><th>status</th>"
              "<th>thisUpdate</th><th>nextUpdate</th><th>renew at</th><th>last fetch</th>"
              "<th>failures</th><th>source</th><th>stapled</th></tr>\n", r);
@@ -232,7 +265,7 @@ static int og_status_handler(request_rec *r)
         render_json(r, g, collect_rows(r, g));
     }
     else {
-        render_html(r, collect_rows(r, g), 1);
+        render_html(r, g, collect_rows(r, g), 1);
     }
     return OK;
 }
@@ -257,7 +290,7 @@ static int og_status_hook(request_rec *r, int flags)
                    "OCSPGuardFailing: %d\n", rows->nelts, stapled, failing);
     }
     else {
-        render_html(r, rows, 0);
+        render_html(r, g, rows, 0);
     }
     return OK;
 }

@@ -27,6 +27,20 @@ apr_time_t og_sched_renew_at(const og_sched_policy_t *pol, apr_time_t this_updat
     return (apr_time_t)((apr_uint64_t)next_update - lead); /* window is 1..99 */
 }
 
+apr_time_t og_sched_renew_spread(const og_sched_policy_t *pol, apr_time_t this_update,
+                                 apr_time_t next_update, apr_uint32_t spread)
+{
+    apr_time_t at = og_sched_renew_at(pol, this_update, next_update);
+    double half;
+
+    if (!spread || next_update <= at) {
+        return at;
+    }
+    /* in floating point: the window may span anything shared memory held */
+    half = ((double)next_update - (double)at) / 2.0;
+    return at + (apr_time_t)(half * ((double)spread / 4294967296.0));
+}
+
 apr_interval_time_t og_sched_backoff(const og_sched_policy_t *pol, int failures,
                                      apr_time_t now, apr_time_t next_update)
 {
@@ -70,7 +84,7 @@ apr_time_t og_sched_next(const og_sched_policy_t *pol, const og_sched_state_t *s
         return st->last_attempt ? st->last_attempt + pol->retry_min : now;
     }
     /* a response held (fetched, or loaded from the store at startup) */
-    due = og_sched_renew_at(pol, st->this_update, st->next_update);
+    due = og_sched_renew_spread(pol, st->this_update, st->next_update, st->spread);
     if (st->last_attempt && due < st->last_attempt + pol->retry_min) {
         due = st->last_attempt + pol->retry_min;
     }

@@ -20,6 +20,10 @@ typedef struct og_sched_state_t {
     apr_time_t next_update;
     int failures;                     /* consecutive failed attempts */
     apr_time_t last_attempt;          /* 0: never */
+    apr_uint32_t spread;              /* 0: renew at the window's start; else this
+                                       * server's place in the window's first half
+                                       * (og_fleet_spread): a fleet's servers renew
+                                       * one after the other, not all at once */
 } og_sched_state_t;
 
 /* Defaults: 50%, 60 s, 1 h, last hour, 5 min. */
@@ -33,6 +37,11 @@ apr_time_t og_sched_renew_at(const og_sched_policy_t *pol, apr_time_t this_updat
  * at `now`, with a response valid until next_update (0: none). */
 apr_interval_time_t og_sched_backoff(const og_sched_policy_t *pol, int failures,
                                      apr_time_t now, apr_time_t next_update);
+
+/* The renewal time of one server: og_sched_renew_at, moved by `spread`
+ * (0..2^32-1) into the first half of the renew window; 0: not moved. */
+apr_time_t og_sched_renew_spread(const og_sched_policy_t *pol, apr_time_t this_update,
+                                 apr_time_t next_update, apr_uint32_t spread);
 
 /* When the next attempt is due. Never earlier than retry_min after the last
  * attempt, so a responder that keeps handing out the same old response is

@@ -1,6 +1,7 @@
 /* fuzz_record.c: libFuzzer target for the two shared-memory rows of
- * og_record.c. The input is offered to og_record_decode and to
- * og_report_decode; whatever decodes is encoded again and must come back
+ * og_record.c and the two frames of og_fleet.c (what a fleet cache returns:
+ * a response's value and a claim). The input is offered to og_record_decode,
+ * og_report_decode, og_fleet_value_decode and og_fleet_claim_decode; whatever decodes is encoded again and must come back
  * byte for byte (one encoding per value: a decoder that accepts bytes the
  * encoder never writes is a finding). No I/O, no state between inputs. */
 #include <stdint.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "og_fleet.h"
 #include "og_record.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -16,6 +18,7 @@ static void round_trip_failed(const char *what, const uint8_t *data, size_t size
                               const unsigned char *again, size_t alen);
 static void fuzz_record(const uint8_t *data, size_t size);
 static void fuzz_report(const uint8_t *data, size_t size);
+static void fuzz_fleet(const uint8_t *data, size_t size);
 
 static void round_trip_failed(const char *what, const uint8_t *data, size_t size,
                               const unsigned char *again, size_t alen)
@@ -79,9 +82,36 @@ static void fuzz_report(const uint8_t *data, size_t size)
     }
 }
 
+static void fuzz_fleet(const uint8_t *data, size_t size)
+{
+    static unsigned char again[OG_FLEET_VALUE_MAX];
+    const unsigned char *der = NULL;
+    apr_size_t len = 0, alen;
+    og_fleet_claim_t c;
+
+    if (og_fleet_value_decode(data, size, &der, &len) == 0) {
+        if (der != data + OG_FLEET_MAGIC_LEN || len != size - OG_FLEET_MAGIC_LEN || !len) {
+            fprintf(stderr, "fuzz_record: fleet value DER does not point into the input\n");
+            abort();
+        }
+        alen = og_fleet_value_encode(again, sizeof(again), der, len);
+        if (alen != size || memcmp(again, data, size) != 0) {
+            round_trip_failed("fleet value", data, size, again, alen);
+        }
+    }
+    if (og_fleet_claim_decode(&c, data, size) == 0) {
+        og_fleet_claim_encode(again, &c);
+        if (size != OG_FLEET_CLAIM_LEN || memcmp(again, data, size) != 0) {
+            round_trip_failed("fleet claim", data, size, again, OG_FLEET_CLAIM_LEN);
+        }
+        (void)og_fleet_claim_defers(&c, 1, c.until / 2, c.until);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fuzz_record(data, size);
     fuzz_report(data, size);
+    fuzz_fleet(data, size);
     return 0;
 }

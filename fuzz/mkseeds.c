@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "fuzz_pki.h"
+#include "og_fleet.h"
 #include "og_record.h"
 #include "og_store.h"
 
@@ -87,6 +88,8 @@ static unsigned char *response(const tp_ident_t *signer, X509 *for_cert, int sta
 }
 
 /* ---- fuzz_record ------------------------------------------------------------ */
+
+static void seeds_fleet(void);
 
 static void seeds_record(void)
 {
@@ -185,6 +188,20 @@ static void seeds_record(void)
     snprintf(rep.outcome, sizeof(rep.outcome), "ok: revoked (keyCompromise)");
     n = og_report_encode(buf, &rep);
     put("fuzz_record", "report-revoked", buf, n, NULL, 0);
+    seeds_fleet();
+}
+
+/* what a fleet cache returns: a response's value and a claim (fuzz_record) */
+static void seeds_fleet(void)
+{
+    static const unsigned char der[] = { 0x30, 0x03, 0x0a, 0x01, 0x06 };
+    unsigned char buf[64], claim[OG_FLEET_CLAIM_LEN];
+    og_fleet_claim_t c = { 0x1234567890abcdefULL, 1796181252000000LL };
+    apr_size_t n = og_fleet_value_encode(buf, sizeof(buf), der, sizeof(der));
+
+    put("fuzz_record", "fleet-value", buf, n, NULL, 0);
+    og_fleet_claim_encode(claim, &c);
+    put("fuzz_record", "fleet-claim", claim, sizeof(claim), NULL, 0);
 }
 
 /* ---- fuzz_store ------------------------------------------------------------- */

@@ -57,7 +57,7 @@ static void test_sched_backoff_tightens_near_expiry(void **state)
 static void test_sched_next_first_attempt_is_now(void **state)
 {
     og_sched_policy_t pol;
-    og_sched_state_t st = { 0, 0, 0, 0, 0 };
+    og_sched_state_t st = { 0, 0, 0, 0, 0, 0 };
 
     (void)state;
     og_sched_defaults(&pol);
@@ -67,7 +67,7 @@ static void test_sched_next_first_attempt_is_now(void **state)
 static void test_sched_next_after_success_is_renewal(void **state)
 {
     og_sched_policy_t pol;
-    og_sched_state_t st = { 1, S(0), S(86400), 0, S(10) };
+    og_sched_state_t st = { 1, S(0), S(86400), 0, S(10), 0 };
 
     (void)state;
     og_sched_defaults(&pol);
@@ -78,7 +78,7 @@ static void test_sched_next_never_hammers_stale_responder(void **state)
 {
     og_sched_policy_t pol;
     /* the responder handed out a response already inside its renew window */
-    og_sched_state_t st = { 1, S(0), S(1000), 0, S(900) };
+    og_sched_state_t st = { 1, S(0), S(1000), 0, S(900), 0 };
 
     (void)state;
     og_sched_defaults(&pol);
@@ -88,7 +88,7 @@ static void test_sched_next_never_hammers_stale_responder(void **state)
 static void test_sched_next_after_failures_backs_off(void **state)
 {
     og_sched_policy_t pol;
-    og_sched_state_t st = { 1, S(0), S(7 * 86400), 3, S(5000) };
+    og_sched_state_t st = { 1, S(0), S(7 * 86400), 3, S(5000), 0 };
 
     (void)state;
     og_sched_defaults(&pol);
@@ -99,7 +99,7 @@ static void test_sched_stored_response_waits_for_renewal(void **state)
 {
     og_sched_policy_t pol;
     /* loaded from the store at startup: never attempted in this run */
-    og_sched_state_t st = { 1, S(0), S(86400), 0, 0 };
+    og_sched_state_t st = { 1, S(0), S(86400), 0, 0, 0 };
 
     (void)state;
     og_sched_defaults(&pol);
