@@ -247,9 +247,11 @@ static int og_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
     /* Nothing to staple (no SSL certificate, or OCSPGuard Off everywhere): no
      * cache, no store directory, no refresher. */
     if (g->entries->nelts == 0) {
-        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, OGLOGNO(00048)
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, OGLOGNO(00048)
                      "mod_ocsp_guard %s: no certificate to staple (no SSL virtual host "
-                     "with OCSPGuard On); nothing to do", MOD_OCSP_GUARD_VERSION);
+                     "with OCSPGuard On has a CA-issued certificate with its issuer; a "
+                     "self-signed one has nothing to staple); nothing to do",
+                     MOD_OCSP_GUARD_VERSION);
         return OK;
     }
     /* 3. The shared cache the children read. */

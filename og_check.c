@@ -150,6 +150,11 @@ og_certinfo_t og_check_read_cert(apr_pool_t *p, const char *path, const char *ch
     if ((rest = memmem(text, len, end, sizeof(end) - 1))) {
         rest += sizeof(end) - 1;
     }
+    /* its own issuer (the name, and its own key's signature): Debian's
+     * snakeoil, a test server's; no CA runs a responder for it */
+    ci.self_signed = X509_check_issued(leaf, leaf) == X509_V_OK
+                     && X509_verify(leaf, X509_get0_pubkey(leaf)) == 1;
+    ERR_clear_error();
     ci.has_issuer = (rest && og_issuers_in_pem(shared, rest, len - (apr_size_t)(rest - text),
                                                leaf))
                     || og_issuers_in_file(shared, chain_file, leaf)
@@ -205,6 +210,17 @@ static void rule_certificates(apr_pool_t *p, const og_conf_t *c, og_cert_reader_
             ci = reader(scratch, cc->path, v->chain_file.value, v->ca_file.value, shared);
             if (!ci.has_cert) {
                 continue; /* mod_ssl reports unreadable files itself */
+            }
+            if (ci.self_signed && (guard_on(v) || v->use_stapling.flag == 1)) {
+                f = add(out, OG_LVL_INFO, OG_CHECK_SELF_SIGNED, cc->at, v->name);
+                f->what = apr_psprintf(p, "certificate %s ('%s', serial %s) is self-signed: "
+                                       "nothing to staple", cc->path, ci.subject,
+                                       ci.serial_hex);
+                f->effect = "it is served without a staple, as it must be: no CA answers "
+                            "OCSP for it";
+                f->fix = "nothing to do; for a public site, use a certificate from a CA "
+                         "(e.g. with mod_md)";
+                continue;
             }
             if (!ci.has_issuer && (guard_on(v) || v->use_stapling.flag == 1)) {
                 f = add(out, OG_LVL_ERROR, OG_CHECK_NO_ISSUER, cc->at, v->name);

@@ -24,6 +24,7 @@
 #define OG_CHECK_OTHER_PROVIDER     OG_TAG(00046)
 #define OG_CHECK_REDUNDANT_STAPLING OG_TAG(00047)
 #define OG_CHECK_STORE_UNSAFE       OG_TAG(00049)
+#define OG_CHECK_SELF_SIGNED        OG_TAG(00076)
 
 typedef enum {
     OG_LVL_ERROR = 3,    /* httpd's APLOG_ERR */
@@ -85,6 +86,7 @@ typedef struct og_certinfo_t {
     int has_cert;
     int has_issuer;              /* in the file, the chain file or the CA file */
     int must_staple;
+    int self_signed;             /* issued by its own key: no CA, nothing to staple */
     const char *subject;
     const char *issuer_name;
     const char *serial_hex;

@@ -15,7 +15,9 @@
 
 static apr_pool_t *pool;
 
-/* fake files: "<name>.noissuer", "<name>.nourl", anything else is complete */
+/* fake files: "<name>.noissuer", "<name>.nourl", "<name>.selfsigned" (both:
+ * no issuer in the chain, no OCSP URL, issued by itself), anything else is
+ * complete */
 static og_certinfo_t fake_reader(apr_pool_t *p, const char *path, const char *chain,
                                  const char *ca, og_issuers_t *shared)
 {
@@ -31,6 +33,12 @@ static og_certinfo_t fake_reader(apr_pool_t *p, const char *path, const char *ch
     ci.serial_hex = "01";
     ci.has_issuer = !strstr(path, "noissuer") || (chain && strstr(chain, "chain"));
     ci.ocsp_url = strstr(path, "nourl") ? NULL : "http://ocsp.test/";
+    if (strstr(path, "selfsigned")) {
+        ci.self_signed = 1;
+        ci.has_issuer = 0;
+        ci.ocsp_url = NULL;
+        ci.issuer_name = ci.subject;
+    }
     return ci;
 }
 
@@ -140,6 +148,24 @@ static void test_check_missing_issuer_is_an_error_with_cat_fix(void **state)
     v->chain_file.flag = 1;
     v->chain_file.value = "/certs/chain.pem";
     assert_null(find(og_check_run(pool, c, fake_reader), OG_CHECK_NO_ISSUER));
+}
+
+/* Debian's snakeoil: one info line, not an incomplete chain, not a CA
+ * without OCSP (the stock default-ssl site stays quiet above info) */
+static void test_check_self_signed_is_one_info_line(void **state)
+{
+    og_conf_t *c = conf();
+    apr_array_header_t *fs;
+    const og_finding_t *f;
+
+    (void)state;
+    vhost(c, "vm", 10, "/etc/ssl/certs/ssl-cert-snakeoil.selfsigned.pem");
+    fs = og_check_run(pool, c, fake_reader);
+    assert_int_equal(fs->nelts, 1);
+    f = &APR_ARRAY_IDX(fs, 0, og_finding_t);
+    assert_string_equal(f->tag, OG_CHECK_SELF_SIGNED);
+    assert_int_equal(f->level, OG_LVL_INFO);
+    assert_non_null(strstr(f->what, "self-signed: nothing to staple"));
 }
 
 static void test_check_no_url_is_info_plus_one_notice(void **state)
@@ -278,6 +304,7 @@ int main(void)
         cmocka_unit_test(test_check_use_stapling_without_cache_is_fatal),
         cmocka_unit_test(test_check_inherited_use_stapling_is_reported_once),
         cmocka_unit_test(test_check_missing_issuer_is_an_error_with_cat_fix),
+        cmocka_unit_test(test_check_self_signed_is_one_info_line),
         cmocka_unit_test(test_check_no_url_is_info_plus_one_notice),
         cmocka_unit_test(test_check_override_silences_no_url),
         cmocka_unit_test(test_check_return_errors_for_mod_ssl_stapled_vhost),
