@@ -183,6 +183,35 @@ static void step_prefetch(guard_t *g, server_rec *s, apr_pool_t *ptemp)
                  g->prefetch_timeout, left->nelts, g->entries->nelts, urls, cut);
 }
 
+/* Step 6: certificates that expire soon, or did: a "browser warning" is as
+ * often an expired certificate as a missing staple. */
+#define GUARD_CERT_EXPIRY_WARN apr_time_from_sec(14 * 86400)
+static void step_cert_expiry(guard_t *g, server_rec *s, apr_pool_t *ptemp)
+{
+    apr_time_t now = apr_time_now();
+    int i;
+
+    for (i = 0; i < g->entries->nelts; i++) {
+        guard_entry_t *e = APR_ARRAY_IDX(g->entries, i, guard_entry_t *);
+        apr_time_t na = e->cert->not_after;
+
+        if (!na || na - now > GUARD_CERT_EXPIRY_WARN) {
+            continue;
+        }
+        if (na <= now) {
+            GUARD_ELOG(APLOG_ERR, 0, s, e, ptemp, OGLOGNO(00078)
+                       "the certificate itself EXPIRED at %s: every client refuses it, "
+                       "stapled or not. Renew it and reload", og_iso_time(ptemp, na));
+        }
+        else {
+            GUARD_ELOG(APLOG_WARNING, 0, s, e, ptemp, OGLOGNO(00079)
+                       "the certificate itself expires at %s (in %" APR_TIME_T_FMT " day(s)): "
+                       "renew it before then (clients refuse an expired certificate, stapled "
+                       "or not)", og_iso_time(ptemp, na), apr_time_sec(na - now) / 86400);
+        }
+    }
+}
+
 /* Step 7: one line on what every certificate gets; with OCSPGuardEnforce
  * strict, revoked or unstapled Must-Staple certificates stop the start. */
 static int step_summary(guard_t *g, server_rec *s, int no_url, int stored, apr_time_t start)
@@ -254,7 +283,8 @@ static int og_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
                      MOD_OCSP_GUARD_VERSION);
         return OK;
     }
-    /* 3. The shared cache the children read. */
+    /* 3. The shared cache the children read, and the counters. */
+    guard_metrics_post_config(g, s, pconf);
     if (guard_cache_post_config(g, s, pconf, ptemp) != APR_SUCCESS) {
         return HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -262,6 +292,7 @@ static int og_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
     stored = step_store(g, s, pconf, ptemp);
     /* 5. The prefetch; then the handshake table, sized from the responses. */
     step_prefetch(g, s, ptemp);
+    step_cert_expiry(g, s, ptemp);
     guard_cache_table(g, s, pconf, ptemp);
     /* 6. The store gets what was fetched (written as the User, never by
      *    root); this parent remembers what it accepted, for its next

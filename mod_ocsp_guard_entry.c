@@ -248,6 +248,7 @@ void guard_entry_apply(guard_t *g, guard_entry_t *e, server_rec *s, og_source_e 
     int prior_failures = e->failures;
 
     /* 1. decided: the counters */
+    guard_metrics_attempt(g, a.kind, src);
     e->last = a;
     e->last_attempt = now;
     e->failures = a.failure ? e->failures + 1 : 0;

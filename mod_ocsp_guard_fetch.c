@@ -765,6 +765,18 @@ void guard_fetch_tick(guard_t *g, apr_pool_t *ptemp)
         guard_entry_t *e = APR_ARRAY_IDX(g->entries, i, guard_entry_t *);
         guard_responder_t *r = e->resp;
 
+        if (r && guard_metrics_take_refresh(g, e)) {
+            /* asked for through the status handler (POST ?refresh=): now, but
+             * never sooner than OCSPGuardRetryDelay after the last attempt */
+            apr_time_t from = e->last_attempt ? e->last_attempt + g->policy.retry_min : now;
+
+            e->next_attempt = from > now ? from : now;
+            e->fleet_defer_end = 0;
+            GUARD_ELOG(APLOG_DEBUG, 0, g->s, e, ptemp, OGLOGNO(00081)
+                       "refresh asked for through the status handler: %s is asked %s",
+                       e->url, from > now ? apr_psprintf(ptemp, "at %s (OCSPGuardRetryDelay "
+                       "after the last attempt)", og_iso_time(ptemp, from)) : "now");
+        }
         if (!r || e->inflight) {
             continue;
         }

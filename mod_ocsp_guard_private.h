@@ -172,6 +172,7 @@ typedef struct guard_t {
     apr_uint64_t fleet_self;        /* this server in the fleet (og_fleet_server_id) */
     apr_uint32_t fleet_gen;         /* refresher: the fleet state last published */
     apr_time_t fleet_reported;      /* refresher: when it was last published */
+    struct guard_shared_t *shared;  /* counters, refresh requests (metrics) */
 } guard_t;
 
 guard_t *guard_registry(void);
@@ -289,8 +290,32 @@ void guard_watchdog_post_config(guard_t *g, server_rec *s, apr_pool_t *pconf);
 void guard_check_collect(guard_t *g, server_rec *s, int read_certs);
 int guard_check_log(guard_t *g, server_rec *s, int log_all, apr_pool_t *ptemp);
 
-/* status handler and mod_status section (mod_ocsp_guard_status.c) */
+/* status handler and mod_status section (mod_ocsp_guard_status.c): one
+ * row per certificate, built from what a handshake would read and the
+ * report rows; the fleet cache's state (NULL: none configured) */
+typedef struct guard_status_row_t {
+    const guard_entry_t *e;
+    og_record_t rec;
+    int have_rec;
+    og_report_t st;
+    int have_st;
+    int stapled;
+    og_cert_status_e status;        /* NONE: no answer yet */
+    apr_time_t renew_at;
+} guard_status_row_t;
 void guard_status_register_hooks(void);
+apr_array_header_t *guard_status_rows(request_rec *r, guard_t *g);
+const char *guard_status_fleet(request_rec *r, guard_t *g, const char **state);
+
+/* metrics (mod_ocsp_guard_metrics.c): counters and refresh requests in
+ * shared memory of this generation; Prometheus' text format */
+typedef struct guard_shared_t guard_shared_t;
+void guard_metrics_post_config(guard_t *g, server_rec *s, apr_pool_t *pconf);
+void guard_metrics_handshake(guard_t *g, int stapled);
+void guard_metrics_attempt(guard_t *g, og_attempt_e kind, og_source_e src);
+int guard_metrics_request_refresh(guard_t *g, const guard_entry_t *e);
+int guard_metrics_take_refresh(guard_t *g, const guard_entry_t *e);
+void guard_metrics_render(request_rec *r, guard_t *g, apr_array_header_t *rows);
 
 /* ssl hooks */
 void guard_ssl_register_hooks(void);

@@ -93,10 +93,12 @@ static int og_hook_ocsp_get_resp(server_rec *s, conn_rec *c, const char *id,
         ap_log_cerror(APLOG_MARK, APLOG_TRACE2, 0, c, "stapling %u bytes (%s)",
                       (unsigned)rec.der_len, og_ocsp_status_str(rec.cert_status));
         cb(rec.der, rec.der_len, userdata);
+        guard_metrics_handshake(g, 1);
     }
     else {
         ap_log_cerror(APLOG_MARK, APLOG_TRACE2, 0, c, "no valid response to staple");
         cb(NULL, 0, userdata);
+        guard_metrics_handshake(g, 0);
     }
     /* OK even without a response: mod_ssl must not fetch on the handshake path */
     return OK;

@@ -1,5 +1,7 @@
 /* mod_ocsp_guard_status.c: the ocsp-guard-status handler (JSON by default,
- * an HTML table for browsers) and a section in mod_status' server-status.
+ * an HTML table for browsers, Prometheus' text format for scrapers,
+ * mod_ocsp_guard_metrics.c; POST ?refresh=<id>|all asks the refresher to
+ * fetch now) and a section in mod_status' server-status.
  * Rows are built once from the registry and the shared cache (which holds
  * what the process that fetched last wrote); the renderers only format. */
 #include <apr_strings.h>
@@ -14,34 +16,23 @@
 
 #define GUARD_HANDLER "ocsp-guard-status"
 
-typedef struct guard_row_t {
-    const guard_entry_t *e;
-    og_record_t rec;
-    int have_rec;
-    og_report_t st;
-    int have_st;
-    int stapled;
-    og_cert_status_e status;        /* NONE: no answer yet */
-    apr_time_t renew_at;
-} guard_row_t;
 
 static int og_status_handler(request_rec *r);
 static int og_status_hook(request_rec *r, int flags);
-static apr_array_header_t *collect_rows(request_rec *r, guard_t *g);
 static void render_json(request_rec *r, guard_t *g, apr_array_header_t *rows);
 static void render_html(request_rec *r, guard_t *g, apr_array_header_t *rows, int full_page);
 static const char *json_str(apr_pool_t *p, const char *s);
 static const char *json_time(apr_pool_t *p, apr_time_t t);
-static const char *status_text(const guard_row_t *row);
+static const char *status_text(const guard_status_row_t *row);
 
-static apr_array_header_t *collect_rows(request_rec *r, guard_t *g)
+apr_array_header_t *guard_status_rows(request_rec *r, guard_t *g)
 {
-    apr_array_header_t *rows = apr_array_make(r->pool, g->entries->nelts, sizeof(guard_row_t));
+    apr_array_header_t *rows = apr_array_make(r->pool, g->entries->nelts, sizeof(guard_status_row_t));
     apr_time_t now = apr_time_now();
     int i;
 
     for (i = 0; i < g->entries->nelts; i++) {
-        guard_row_t *row = apr_array_push(rows);
+        guard_status_row_t *row = apr_array_push(rows);
         unsigned char *buf = apr_palloc(r->pool, OG_RECORD_MAX);
         apr_size_t len = 0;
 
@@ -56,8 +47,8 @@ static apr_array_header_t *collect_rows(request_rec *r, guard_t *g)
         row->stapled = row->have_rec && og_record_stapleable(&row->rec, now);
         if (row->have_rec) {
             row->status = row->rec.cert_status;
-            row->renew_at = og_sched_renew_at(&g->policy, row->rec.this_update,
-                                              row->rec.next_update);
+            row->renew_at = og_sched_renew_spread(&g->policy, row->rec.this_update,
+                                                  row->rec.next_update, row->e->spread);
         }
         else if (row->have_st) {
             row->status = row->st.last_cert_status; /* og_report_decode checked the range */
@@ -66,7 +57,25 @@ static apr_array_header_t *collect_rows(request_rec *r, guard_t *g)
     return rows;
 }
 
-static const char *status_text(const guard_row_t *row)
+/* The certificate's own notAfter, and in words when it is near or past. */
+static const char *expiry_text(apr_pool_t *p, apr_time_t not_after)
+{
+    apr_interval_time_t left = not_after - apr_time_now();
+
+    if (!not_after) {
+        return "-";
+    }
+    if (left <= 0) {
+        return apr_psprintf(p, "%s (EXPIRED)", og_iso_time(p, not_after));
+    }
+    if (left < apr_time_from_sec(14 * 86400)) {
+        return apr_psprintf(p, "%s (in %" APR_TIME_T_FMT " day(s): renew it)",
+                            og_iso_time(p, not_after), apr_time_sec(left) / 86400);
+    }
+    return og_iso_time(p, not_after);
+}
+
+static const char *status_text(const guard_status_row_t *row)
 {
     return row->status == OG_STATUS_NONE ? "none yet" : og_ocsp_status_str(row->status);
 }
@@ -111,7 +120,7 @@ static const char *json_time(apr_pool_t *p, apr_time_t t)
 /* The fleet cache's row, as the refresher last published it: NULL when no
  * fleet cache is configured; its state (the text before the first ';') in
  * *state. */
-static const char *fleet_detail(request_rec *r, guard_t *g, const char **state)
+const char *guard_status_fleet(request_rec *r, guard_t *g, const char **state)
 {
     const char *spec = guard_sconf(g->s)->fleet.spec;
     og_report_t rp;
@@ -134,7 +143,7 @@ static void render_json(request_rec *r, guard_t *g, apr_array_header_t *rows)
     int i, j;
 
     ap_set_content_type(r, "application/json");
-    const char *fstate, *fdetail = fleet_detail(r, g, &fstate);
+    const char *fstate, *fdetail = guard_status_fleet(r, g, &fstate);
 
     ap_rprintf(r, "{\"module\":\"mod_ocsp_guard\",\"version\":\"%s\",\"time\":%s,"
                "\"cache\":%s,\"store\":%s,\"fleet\":%s,\"certificates\":[",
@@ -144,7 +153,7 @@ static void render_json(request_rec *r, guard_t *g, apr_array_header_t *rows)
                                       json_str(p, guard_sconf(g->s)->fleet.spec),
                                       json_str(p, fstate), json_str(p, fdetail)) : "null");
     for (i = 0; i < rows->nelts; i++) {
-        guard_row_t *row = &APR_ARRAY_IDX(rows, i, guard_row_t);
+        guard_status_row_t *row = &APR_ARRAY_IDX(rows, i, guard_status_row_t);
         const guard_entry_t *e = row->e;
 
         ap_rprintf(r, "%s{\"id\":\"%s\",\"subject\":%s,\"serial\":\"%s\",\"vhosts\":[",
@@ -181,7 +190,7 @@ static void render_json(request_rec *r, guard_t *g, apr_array_header_t *rows)
 
 static void render_html(request_rec *r, guard_t *g, apr_array_header_t *rows, int full_page)
 {
-    const char *fstate, *fdetail = fleet_detail(r, g, &fstate);
+    const char *fstate, *fdetail = guard_status_fleet(r, g, &fstate);
     apr_pool_t *p = r->pool;
     int i, j;
 
@@ -199,11 +208,11 @@ static void render_html(request_rec *r, guard_t *g, apr_array_header_t *rows, in
                    ap_escape_html(p, fdetail));
     }
     ap_rputs("<table><tr><th>certificate</th>"
-             "<th>serial</th><th>virtual hosts</th><th>responder</th><th>status</th>"
+             "<th>serial</th><th>certificate expires</th><th>virtual hosts</th><th>responder</th><th>status</th>"
              "<th>thisUpdate</th><th>nextUpdate</th><th>renew at</th><th>last fetch</th>"
              "<th>failures</th><th>source</th><th>stapled</th></tr>\n", r);
     for (i = 0; i < rows->nelts; i++) {
-        guard_row_t *row = &APR_ARRAY_IDX(rows, i, guard_row_t);
+        guard_status_row_t *row = &APR_ARRAY_IDX(rows, i, guard_status_row_t);
         const guard_entry_t *e = row->e;
         const char *vh = "";
 
@@ -212,10 +221,12 @@ static void render_html(request_rec *r, guard_t *g, apr_array_header_t *rows, in
             vh = apr_pstrcat(p, vh, j ? ", " : "", ap_escape_html2(p, vs->server_hostname, 0),
                              NULL);
         }
-        ap_rprintf(r, "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td%s>%s</td>"
+        ap_rprintf(r, "<tr><td>%s</td><td>%s</td><td%s>%s</td><td>%s</td><td>%s</td><td%s>%s</td>"
                    "<td>%s</td><td>%s</td><td>%s</td><td>%s (%s, %" APR_INT64_T_FMT
                    " ms)</td><td>%d</td><td>%s</td><td%s>%s</td></tr>\n",
-                   ap_escape_html2(p, e->cert->subject, 0), e->cert->serial_hex, vh,
+                   ap_escape_html2(p, e->cert->subject, 0), e->cert->serial_hex,
+                   e->cert->not_after - apr_time_now() < apr_time_from_sec(14 * 86400)
+                   ? " class=\"bad\"" : "", expiry_text(p, e->cert->not_after), vh,
                    e->url ? ap_escape_html2(p, e->url, 0) : "(none)",
                    row->status != OG_STATUS_GOOD ? " class=\"bad\"" : "", status_text(row),
                    row->have_rec ? og_iso_time(p, row->rec.this_update) : "-",
@@ -236,36 +247,122 @@ static void render_html(request_rec *r, guard_t *g, apr_array_header_t *rows, in
     }
 }
 
+/* The value of `name` in the query string, or NULL. */
+static const char *query_arg(request_rec *r, const char *name)
+{
+    apr_size_t n = strlen(name);
+    const char *a = r->args;
+
+    while (a && *a) {
+        if (!strncmp(a, name, n) && a[n] == '=') {
+            return apr_pstrndup(r->pool, a + n + 1, strcspn(a + n + 1, "&"));
+        }
+        a = ap_strchr_c(a, '&');
+        a = a ? a + 1 : NULL;
+    }
+    return NULL;
+}
+
+/* POST ?refresh=<id>|all: the refresher fetches these certificates at its
+ * next tick, though never sooner than OCSPGuardRetryDelay after their last
+ * attempt (a script in a loop cannot hammer a CA). The answer says what was
+ * scheduled, and from when. */
+static int refresh_request(request_rec *r, guard_t *g, const char *which)
+{
+    apr_time_t now = apr_time_now();
+    int i, n = 0, all = !strcmp(which, "all");
+
+    ap_set_content_type(r, "application/json");
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    for (i = 0; i < g->entries->nelts; i++) {
+        guard_entry_t *e = APR_ARRAY_IDX(g->entries, i, guard_entry_t *);
+        og_report_t st;
+        apr_time_t from = now;
+
+        if ((!all && strcasecmp(which, e->cert->id_hex)) || !e->url) {
+            continue;
+        }
+        if (!guard_metrics_request_refresh(g, e)) {
+            return HTTP_SERVICE_UNAVAILABLE;
+        }
+        if (guard_cache_get_report(g, r->server, e, &st, r->pool) == APR_SUCCESS
+            && st.last_attempt + g->policy.retry_min > now) {
+            from = st.last_attempt + g->policy.retry_min;
+        }
+        ap_rprintf(r, "%s{\"id\":\"%s\",\"subject\":%s,\"not_before\":%s}",
+                   n++ ? "," : "{\"scheduled\":[", e->cert->id_hex,
+                   json_str(r->pool, e->cert->subject), json_time(r->pool, from));
+    }
+    if (!n) {
+        if (!all) {
+            return HTTP_NOT_FOUND; /* no such certificate (or one without a responder) */
+        }
+        ap_rputs("{\"scheduled\":[", r);
+    }
+    ap_rprintf(r, "],\"retry_delay_seconds\":%" APR_TIME_T_FMT "}\n",
+               apr_time_sec(g->policy.retry_min));
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, OGLOGNO(00080)
+                  "refresh asked for %d certificate(s) (%s); the background refresh fetches "
+                  "them at its next tick, each at most every OCSPGuardRetryDelay", n, which);
+    return OK;
+}
+
+static int wants_prometheus(request_rec *r, const char *accept)
+{
+    const char *format = query_arg(r, "format");
+
+    if (format) {
+        return !strcmp(format, "prometheus");
+    }
+    return accept && (ap_strcasestr(accept, "application/openmetrics-text")
+                      || (ap_strcasestr(accept, "text/plain")
+                          && ap_strcasestr(accept, "version=0.0.4")));
+}
+
 static int og_status_handler(request_rec *r)
 {
     guard_t *g = guard_registry();
-    const char *accept;
-    int json;
+    const char *accept, *refresh;
+    int json, prom;
 
     if (!r->handler || strcmp(r->handler, GUARD_HANDLER)) {
         return DECLINED;
     }
-    if (r->method_number != M_GET) {
+    refresh = query_arg(r, "refresh");
+    if (r->method_number == M_POST && refresh) {
+        if (!g || !g->entries->nelts) {
+            return HTTP_SERVICE_UNAVAILABLE;
+        }
+        return refresh_request(r, g, refresh);
+    }
+    if (r->method_number != M_GET || refresh) {
+        /* a GET never changes anything */
+        r->allowed = (AP_METHOD_BIT << M_GET) | (refresh ? (AP_METHOD_BIT << M_POST) : 0);
         return HTTP_METHOD_NOT_ALLOWED;
     }
     if (!g) {
         return HTTP_SERVICE_UNAVAILABLE;
     }
     accept = apr_table_get(r->headers_in, "Accept");
-    json = (r->args && !strcmp(r->args, "json"))
-           || !accept || ap_strcasestr(accept, "application/json")
-           || !ap_strcasestr(accept, "text/html");
+    prom = wants_prometheus(r, accept);
+    json = !prom && ((r->args && !strcmp(r->args, "json"))
+                     || !accept || ap_strcasestr(accept, "application/json")
+                     || !ap_strcasestr(accept, "text/html"));
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     apr_table_mergen(r->headers_out, "Vary", "Accept");
     if (r->header_only) {
-        ap_set_content_type(r, json ? "application/json" : "text/html; charset=utf-8");
+        ap_set_content_type(r, prom ? "text/plain; version=0.0.4; charset=utf-8"
+                               : json ? "application/json" : "text/html; charset=utf-8");
         return OK;
     }
-    if (json) {
-        render_json(r, g, collect_rows(r, g));
+    if (prom) {
+        guard_metrics_render(r, g, guard_status_rows(r, g));
+    }
+    else if (json) {
+        render_json(r, g, guard_status_rows(r, g));
     }
     else {
-        render_html(r, g, collect_rows(r, g), 1);
+        render_html(r, g, guard_status_rows(r, g), 1);
     }
     return OK;
 }
@@ -279,10 +376,10 @@ static int og_status_hook(request_rec *r, int flags)
     if (!g || g->entries->nelts == 0) {
         return OK;
     }
-    rows = collect_rows(r, g);
+    rows = guard_status_rows(r, g);
     if (flags & AP_STATUS_SHORT) {
         for (i = 0; i < rows->nelts; i++) {
-            guard_row_t *row = &APR_ARRAY_IDX(rows, i, guard_row_t);
+            guard_status_row_t *row = &APR_ARRAY_IDX(rows, i, guard_status_row_t);
             stapled += row->stapled;
             failing += row->have_st && row->st.failures > 0;
         }

@@ -156,7 +156,7 @@ class PKI:
         return self._inter
 
     def add_leaf(self, name, key_type='rsa', dns=None, ocsp_url=USE_DEFAULT_URL, must_staple=False,
-                 revoked=False):
+                 revoked=False, days=90):
         """Issue a leaf from the intermediate, record it in index.txt and in `leaves`; returns the Leaf.
 
         dns defaults to [<name>.localhost]; ocsp_url=None leaves out the AIA extension.
@@ -164,7 +164,7 @@ class PKI:
         if name in self.leaves or name in ('root', 'inter', 'responder', 'lookalike', 'otherca', 'plainleaf'):
             raise ValueError(f'duplicate certificate name {name!r}')
         url = self.ocsp_url if ocsp_url is USE_DEFAULT_URL else ocsp_url
-        leaf = self._issue_leaf(name, key_type, dns or [f'{name}.localhost'], url, must_staple, revoked)
+        leaf = self._issue_leaf(name, key_type, dns or [f'{name}.localhost'], url, must_staple, revoked, days)
         self.leaves[name] = leaf
         return leaf
 
@@ -175,11 +175,11 @@ class PKI:
                 return leaf
         return None
 
-    def _issue_leaf(self, name, key_type, dns, ocsp_url, must_staple, revoked):
+    def _issue_leaf(self, name, key_type, dns, ocsp_url, must_staple, revoked, days=90):
         now = _utcnow()
         key = _new_key(key_type)
         subject = _name(dns[0], ou=name)
-        builder = (self._builder(subject, self._inter.subject, key, now, 90)
+        builder = (self._builder(subject, self._inter.subject, key, now, days)
                    .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
                    .add_extension(self._ee_usage(key_encipherment=(key_type == 'rsa')), critical=True)
                    .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
