@@ -16,6 +16,7 @@ usage: bench/fleet.py [--certs N] [--validity S] [--seconds T] [--seed X] [--mod
 import argparse
 import os
 import random
+import re
 import shlex
 import shutil
 import signal
@@ -50,6 +51,9 @@ STOP_TIMEOUT_S = 60
 POLL_S = 0.5  # front.count sampled this often during the observation (for the per-period timeline)
 # warn and above, and OG00075 (info): `LogLevel warn` would hide the responses taken from the fleet
 LOG_LEVEL = 'warn ocsp_guard:info'
+LOG_STAMP = re.compile(r'^\[\w{3} (\w{3} \d{2} \d{2}:\d{2}:\d{2})\.(\d+) (\d{4})\]')
+DOUBLES_SHOWN = 2  # certificates asked twice in a fleet scenario whose error-log lines are printed
+LINE_CUT = 400
 
 
 def make_httpd(base, module_so, pki, names, cache):
@@ -84,9 +88,13 @@ def run_scenario(base, module_so, pki, front, names, servers, cache_cls, args, r
             r['b_start'] = front.count - before
             r['b_start_s'] = httpds[1].start_time_s
         end = t0 + args.seconds
+        wall0 = time.time() - (time.monotonic() - t0)
+        r['wall0'], r['asked_at'] = wall0, []  # asked_at: (serial, seconds since t0, at the poll that saw it)
         while True:
             now = time.monotonic()
-            r['timeline'].append((now - t0, front.count))
+            requests = front.requests
+            r['asked_at'] += [(serial, now - t0) for _m, _l, _d, serial in requests[len(r['asked_at']):]]
+            r['timeline'].append((now - t0, len(requests)))
             if now >= end:
                 break
             time.sleep(min(POLL_S, end - now))  # the observation is the point: waiting, bounded by `end`
@@ -115,11 +123,51 @@ def run_scenario(base, module_so, pki, front, names, servers, cache_cls, args, r
             cache.stop()
             caches.remove(cache)
     r['og75'] = [len(h.log_lines('OG00075')) for h in httpds]
+    r['doubles'] = doubles(r, pki, names, args.validity / 4) if cache_cls else []
+    r['double_lines'] = [double_lines(httpds, r, d) for d in r['doubles'][:DOUBLES_SHOWN]]
     r['log'] = [log_findings(h) for h in httpds]
     r['summary'] = [[line.split('] ', 3)[-1] for line in h.log_lines('OG00020')] for h in httpds]
     for httpd in httpds:
         shutil.rmtree(httpd.root, ignore_errors=True)
     return r
+
+
+def doubles(r, pki, names, gap):
+    """Certificates the responder was asked about twice within `gap` seconds (with a fleet cache, the servers
+    should share one answer per renewal): [(name, t1, t2)], seconds since the first start."""
+    name_of = {pki.leaves[n].serial: n for n in names}
+    times = {}
+    for serial, t in r['asked_at']:
+        times.setdefault(serial, []).append(t)
+    out = []
+    for serial, ts in times.items():
+        out += [(name_of.get(serial, f'serial {serial:X}'), a, b) for a, b in zip(ts, ts[1:]) if b - a < gap]
+    return sorted(out, key=lambda d: d[1])
+
+
+def log_time(line):
+    """The wall-clock time of an error-log line ('[Wed Dec 02 03:41:05.123456 2026] ...'), or None."""
+    match = LOG_STAMP.match(line)
+    if not match:
+        return None
+    try:
+        return time.mktime(time.strptime(f'{match.group(1)} {match.group(3)}', '%b %d %H:%M:%S %Y')) + float('0.' + match.group(2))
+    except ValueError:
+        return None
+
+
+def double_lines(httpds, r, double):
+    """The ocsp_guard error-log lines of every server naming the certificate, from 3 s before the first request
+    to 1 s after the second (the polls that saw them are up to POLL_S late)."""
+    name, t1, t2 = double
+    lo, hi = r['wall0'] + t1 - POLL_S - 3, r['wall0'] + t2 + 1
+    out = []
+    for who, httpd in zip('AB', httpds):
+        for line in httpd.error_log().splitlines():
+            at = log_time(line)
+            if f'CN={name}.localhost,' in line and at is not None and lo <= at <= hi:
+                out.append(f'{who} {line[:LINE_CUT]}')
+    return out
 
 
 def per_period(r, period):
@@ -223,6 +271,10 @@ def main():
             print(f'- {label}: requests per certificate min {counts[0]} / max {counts[-1]}; per renew period since '
                   f'the first start: {per_period(r, period)}; during the end handshakes '
                   f'{r["after_handshakes"] - r["total"]}')
+            if r['doubles'] or _cls:
+                shown = ', '.join(f'{n} at {a:.1f} s and {b:.1f} s' for n, a, b in r['doubles'][:10])
+                print(f'    asked twice within validity/4 ({args.validity / 4:g} s; times as polled every {POLL_S:g} '
+                      f's): {len(r["doubles"])}' + (f': {shown}' if shown else ''))
             for who, summary in zip('AB', r['summary']):
                 for line in summary[-1:]:
                     print(f'    {who}: {line[:400]}')
@@ -232,10 +284,13 @@ def main():
             for who, lines in zip('AB', r['log']):
                 if lines:
                     findings.append(f'- {label} / {who}: {summarize(lines)}')
+            for (name, a, b), lines in zip(r['doubles'], r['double_lines']):
+                findings.append(f'- {label}: {name} asked at {a:.1f} s and {b:.1f} s; its error-log lines then:'
+                                + ''.join(f'\n    {line}' for line in lines))
             if r['hs_failed']:
                 findings.append(f'- {label}: end handshakes not stapled or failed: ' + '; '.join(r['hs_failed']))
         if findings:
-            print('\nwarnings and errors (error log at warn and above, end handshakes):')
+            print('\nwarnings and errors (error log at warn and above, end handshakes), certificates asked twice:')
             print('\n'.join(findings))
         print(f'\ntotal time {time.monotonic() - began:.0f} s; load average at end '
               + ' '.join(f'{x:.2f}' for x in os.getloadavg()))
