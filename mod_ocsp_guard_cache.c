@@ -101,10 +101,10 @@ apr_status_t guard_cache_post_config(guard_t *g, server_rec *s, apr_pool_t *pcon
                                       AP_SOCACHE_PROVIDER_VERSION);
         if (!g->cache) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, OGLOGNO(00001)
-                         "the default OCSPGuardCache needs mod_socache_shmcb: add "
-                         "'LoadModule socache_shmcb_module modules/mod_socache_shmcb.so' "
-                         "(on Debian: a2enmod socache_shmcb), or set OCSPGuardCache to "
-                         "another provider");
+                         "OCSPGuardCache needs mod_socache_shmcb (the handshakes' cache must "
+                         "be this machine's shared memory): add 'LoadModule "
+                         "socache_shmcb_module modules/mod_socache_shmcb.so' (on Debian: "
+                         "a2enmod socache_shmcb)");
             return APR_EGENERAL;
         }
         arg = apr_psprintf(pconf, "%s(%" APR_SIZE_T_FMT ")",

@@ -12,7 +12,8 @@ PACKAGES="
   iproute2 util-linux
   python3 python3-pytest python3-cryptography
   curl gnutls-bin
-  redis-server memcached prometheus
+  redis-server memcached prometheus chromium
+  debhelper dpkg-dev
 "
 if [ "$(id -u)" -ne 0 ]; then
     if command -v sudo >/dev/null 2>&1; then
