@@ -90,13 +90,13 @@ static int og_hook_ocsp_get_resp(server_rec *s, conn_rec *c, const char *id,
     if (guard_cache_get(g, s, e, buf, &len, c->pool) == APR_SUCCESS
         && og_record_decode(&rec, buf, len) == 0
         && og_record_stapleable(&rec, apr_time_now())) {
-        ap_log_cerror(APLOG_MARK, APLOG_TRACE2, 0, c, "stapling %u bytes (%s)",
+        ap_log_cerror(APLOG_MARK, APLOG_TRACE1, 0, c, "stapling %u bytes (%s)",
                       (unsigned)rec.der_len, og_ocsp_status_str(rec.cert_status));
         cb(rec.der, rec.der_len, userdata);
         guard_metrics_handshake(g, 1);
     }
     else {
-        ap_log_cerror(APLOG_MARK, APLOG_TRACE2, 0, c, "no valid response to staple");
+        ap_log_cerror(APLOG_MARK, APLOG_TRACE1, 0, c, "no valid response to staple");
         cb(NULL, 0, userdata);
         guard_metrics_handshake(g, 0);
     }

@@ -245,6 +245,8 @@ void guard_store_persist(guard_t *g, guard_entry_t *e, server_rec *s, apr_pool_t
         return;
     }
     e->dirty = 0;
+    ap_log_error(APLOG_MARK, APLOG_TRACE1, 0, s, "%s: response (thisUpdate %s) persisted in %s",
+                 e->cert->subject, og_iso_time(p, e->rec.this_update), g->store_dir);
 }
 
 static int write_dirty(guard_t *g, server_rec *s, apr_pool_t *p)
