@@ -18,10 +18,19 @@ def wait_until(predicate, timeout, interval=0.05):
 
 
 def free_port():
-    """A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, then close)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, then close).
+
+    With OG_PORT_PARITY=0 or 1 (make check runs two pytest sessions at once, the plain and the
+    sanitized build), only even or odd ports: one session never picks a port the other just picked.
+    """
+    parity = os.environ.get('OG_PORT_PARITY')
+    for _ in range(200):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((LOOPBACK, 0))
+            port = s.getsockname()[1]
+        if parity not in ('0', '1') or port % 2 == int(parity):
+            return port
+    raise OSError(f'no free port of parity {parity} in 200 tries')
 
 
 def world_readable_tempdir(prefix, parent=None):
