@@ -17,20 +17,33 @@ def wait_until(predicate, timeout, interval=0.05):
         time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
 
 
+def _port_range():
+    try:
+        with open('/proc/sys/net/ipv4/ip_local_port_range') as f:
+            low, high = (int(v) for v in f.read().split())
+            return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, then close).
 
-    With OG_PORT_PARITY=0 or 1 (make check runs two pytest sessions at once, the plain and the
-    sanitized build), only even or odd ports: one session never picks a port the other just picked.
+    With OG_PORT_HALF=0 or 1 (make check runs two pytest sessions at once, the plain and the
+    sanitized build), only ports from the lower or the upper half of the kernel's ephemeral range:
+    one session never picks a port the other just picked. (Not by parity: Linux hands bind() to
+    port 0 odd ports only, keeping the even ones for connect().)
     """
-    parity = os.environ.get('OG_PORT_PARITY')
-    for _ in range(200):
+    half = os.environ.get('OG_PORT_HALF')
+    low, high = _port_range()
+    mid = (low + high) // 2
+    for _ in range(500):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.bind((LOOPBACK, 0))
             port = s.getsockname()[1]
-        if parity not in ('0', '1') or port % 2 == int(parity):
+        if half not in ('0', '1') or (port < mid) == (half == '0'):
             return port
-    raise OSError(f'no free port of parity {parity} in 200 tries')
+    raise OSError(f'no free port in half {half} of {low}-{high} in 500 tries')
 
 
 def world_readable_tempdir(prefix, parent=None):
