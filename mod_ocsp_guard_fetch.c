@@ -24,6 +24,7 @@
 
 #include <apr_strings.h>
 #include <http_main.h>
+#include <ap_listen.h>
 
 #include "mod_ocsp_guard_private.h"
 #include "og_workq.h"
@@ -619,12 +620,14 @@ void guard_fetch_post_config(guard_t *g, apr_pool_t *pconf)
     if (guard_sconf(g->s)->fleet.spec) {
         char host[APRMAXHOSTLEN + 1] = "";
 
-        /* host name and ServerRoot: machines of a fleet differ by the first,
-         * servers on one machine by the second */
+        /* host name, ServerRoot and first listening port: machines of a fleet
+         * differ by the first, servers on one machine by the others */
         if (apr_gethostname(host, sizeof(host), pconf) != APR_SUCCESS) {
             host[0] = '\0';
         }
-        g->fleet_self = og_fleet_server_id(host, ap_server_root);
+        g->fleet_self = og_fleet_server_id(host, apr_psprintf(pconf, "%s|%d", ap_server_root,
+                                                              ap_listeners && ap_listeners->bind_addr
+                                                              ? ap_listeners->bind_addr->port : 0));
     }
 
     g->responders = apr_array_make(pconf, 4, sizeof(guard_responder_t *));

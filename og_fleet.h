@@ -50,7 +50,7 @@ apr_time_t og_fleet_claim_defers(const og_fleet_claim_t *c, apr_uint64_t self, a
                                  apr_interval_time_t bound);
 
 /* This server's identity in the fleet: a 64-bit hash of what tells servers
- * apart (its host name and ServerRoot), never 0. */
+ * apart (its host name; its ServerRoot and first port, as one string), never 0. */
 apr_uint64_t og_fleet_server_id(const char *host, const char *server_root);
 
 /* This server's place for one certificate: a 32-bit value, deterministic,
