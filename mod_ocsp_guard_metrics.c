@@ -148,6 +148,81 @@ static apr_uint64_t load(const apr_uint64_t *v)
     return __atomic_load_n(v, __ATOMIC_RELAXED);
 }
 
+/* The per-certificate gauges: name, help, value of one row. */
+typedef const char *row_value_fn(apr_pool_t *p, const guard_status_row_t *row);
+
+static const char *v_stapled(apr_pool_t *p, const guard_status_row_t *row)
+{
+    (void)p;
+    return row->stapled ? "1" : "0";
+}
+
+static const char *v_must_staple(apr_pool_t *p, const guard_status_row_t *row)
+{
+    (void)p;
+    return row->e->cert->must_staple ? "1" : "0";
+}
+
+static const char *v_this_update(apr_pool_t *p, const guard_status_row_t *row)
+{
+    return og_prom_seconds(p, row->have_rec ? row->rec.this_update : 0);
+}
+
+static const char *v_next_update(apr_pool_t *p, const guard_status_row_t *row)
+{
+    return og_prom_seconds(p, row->have_rec ? row->rec.next_update : 0);
+}
+
+static const char *v_renew_at(apr_pool_t *p, const guard_status_row_t *row)
+{
+    return og_prom_seconds(p, row->renew_at);
+}
+
+static const char *v_not_after(apr_pool_t *p, const guard_status_row_t *row)
+{
+    return og_prom_seconds(p, row->e->cert->not_after);
+}
+
+static const char *v_failures(apr_pool_t *p, const guard_status_row_t *row)
+{
+    return apr_itoa(p, row->have_st ? row->st.failures : 0);
+}
+
+static const char *v_fetch_duration(apr_pool_t *p, const guard_status_row_t *row)
+{
+    return apr_psprintf(p, "%.3f", row->have_st ? (double)row->st.last_ms / 1000.0 : 0.0);
+}
+
+static const char *v_fetch_time(apr_pool_t *p, const guard_status_row_t *row)
+{
+    return og_prom_seconds(p, row->have_st ? row->st.last_attempt : 0);
+}
+
+static const struct {
+    const char *name, *help;
+    row_value_fn *value;
+} gauges[] = {
+    { "ocsp_guard_stapled",
+      "1 if a handshake now gets a valid stapled response for this certificate.", v_stapled },
+    { "ocsp_guard_must_staple",
+      "1 if the certificate has the TLS Feature status_request (Must-Staple).", v_must_staple },
+    { "ocsp_guard_response_this_update_timestamp_seconds",
+      "thisUpdate of the held response (0: none).", v_this_update },
+    { "ocsp_guard_response_next_update_timestamp_seconds",
+      "nextUpdate of the held response, as capped by OCSPGuardMaxValidity (0: none).",
+      v_next_update },
+    { "ocsp_guard_response_renew_at_timestamp_seconds",
+      "When the held response is renewed (0: none held).", v_renew_at },
+    { "ocsp_guard_certificate_not_after_timestamp_seconds",
+      "notAfter of the certificate itself.", v_not_after },
+    { "ocsp_guard_consecutive_failures",
+      "Failed attempts in a row for this certificate.", v_failures },
+    { "ocsp_guard_last_fetch_duration_seconds",
+      "How long the last exchange with the responder took.", v_fetch_duration },
+    { "ocsp_guard_last_fetch_timestamp_seconds",
+      "When the responder was last asked for this certificate (0: never).", v_fetch_time },
+};
+
 void guard_metrics_render(request_rec *r, guard_t *g, apr_array_header_t *rows)
 {
     static const og_cert_status_e states[] = {
@@ -166,43 +241,17 @@ void guard_metrics_render(request_rec *r, guard_t *g, apr_array_header_t *rows)
     for (i = 0; i < rows->nelts; i++) {
         labels[i] = cert_labels(p, APR_ARRAY_IDX(rows, i, guard_status_row_t).e);
     }
-#define EACH_ROW(name, value_expr)                                                       \
-    for (i = 0; i < rows->nelts; i++) {                                                  \
-        const guard_status_row_t *row = &APR_ARRAY_IDX(rows, i, guard_status_row_t);     \
-        ap_rprintf(r, "%s{%s} %s\n", name, labels[i], (value_expr));                      \
-    }
     family(r, "ocsp_guard_certificates", "gauge",
            "Certificates whose OCSP responses mod_ocsp_guard staples.");
     ap_rprintf(r, "ocsp_guard_certificates %d\n", rows->nelts);
-
-    family(r, "ocsp_guard_stapled", "gauge",
-           "1 if a handshake now gets a valid stapled response for this certificate.");
-    EACH_ROW("ocsp_guard_stapled", row->stapled ? "1" : "0");
-
-    family(r, "ocsp_guard_must_staple", "gauge",
-           "1 if the certificate has the TLS Feature status_request (Must-Staple).");
-    EACH_ROW("ocsp_guard_must_staple", row->e->cert->must_staple ? "1" : "0");
-
-    family(r, "ocsp_guard_response_this_update_timestamp_seconds", "gauge",
-           "thisUpdate of the held response (0: none).");
-    EACH_ROW("ocsp_guard_response_this_update_timestamp_seconds",
-             og_prom_seconds(p, row->have_rec ? row->rec.this_update : 0));
-
-    family(r, "ocsp_guard_response_next_update_timestamp_seconds", "gauge",
-           "nextUpdate of the held response, as capped by OCSPGuardMaxValidity (0: none).");
-    EACH_ROW("ocsp_guard_response_next_update_timestamp_seconds",
-             og_prom_seconds(p, row->have_rec ? row->rec.next_update : 0));
-
-    family(r, "ocsp_guard_response_renew_at_timestamp_seconds", "gauge",
-           "When the held response is renewed (0: none held).");
-    EACH_ROW("ocsp_guard_response_renew_at_timestamp_seconds",
-             og_prom_seconds(p, row->renew_at));
-
-    family(r, "ocsp_guard_certificate_not_after_timestamp_seconds", "gauge",
-           "notAfter of the certificate itself.");
-    EACH_ROW("ocsp_guard_certificate_not_after_timestamp_seconds",
-             og_prom_seconds(p, row->e->cert->not_after));
-
+    for (k = 0; k < (int)(sizeof(gauges) / sizeof(gauges[0])); k++) {
+        family(r, gauges[k].name, "gauge", gauges[k].help);
+        for (i = 0; i < rows->nelts; i++) {
+            ap_rprintf(r, "%s{%s} %s\n", gauges[k].name, labels[i],
+                       gauges[k].value(p, &APR_ARRAY_IDX(rows, i, guard_status_row_t)));
+        }
+    }
+    /* state sets: one sample per state, 1 for the current one */
     family(r, "ocsp_guard_response_status", "gauge",
            "The certificate's OCSP status as the responder last said it (1 for the current "
            "state; none: no answer yet).");
@@ -215,7 +264,6 @@ void guard_metrics_render(request_rec *r, guard_t *g, apr_array_header_t *rows)
                        row->status == states[k]);
         }
     }
-
     family(r, "ocsp_guard_response_source", "gauge",
            "Where the held response came from (1 for the current source).");
     for (i = 0; i < rows->nelts; i++) {
@@ -227,22 +275,6 @@ void guard_metrics_render(request_rec *r, guard_t *g, apr_array_header_t *rows)
                        og_source_str(sources[k]), src == sources[k]);
         }
     }
-
-    family(r, "ocsp_guard_consecutive_failures", "gauge",
-           "Failed attempts in a row for this certificate.");
-    EACH_ROW("ocsp_guard_consecutive_failures",
-             apr_itoa(p, row->have_st ? row->st.failures : 0));
-
-    family(r, "ocsp_guard_last_fetch_duration_seconds", "gauge",
-           "How long the last exchange with the responder took.");
-    EACH_ROW("ocsp_guard_last_fetch_duration_seconds",
-             apr_psprintf(p, "%.3f", row->have_st ? (double)row->st.last_ms / 1000.0 : 0.0));
-
-    family(r, "ocsp_guard_last_fetch_timestamp_seconds", "gauge",
-           "When the responder was last asked for this certificate (0: never).");
-    EACH_ROW("ocsp_guard_last_fetch_timestamp_seconds",
-             og_prom_seconds(p, row->have_st ? row->st.last_attempt : 0));
-#undef EACH_ROW
 
     family(r, "ocsp_guard_fetches_total", "counter",
            "Exchanges with responders since the last (re)start, by outcome.");
