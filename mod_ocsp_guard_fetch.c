@@ -238,7 +238,6 @@ static int fleet_first(guard_job_t *j, guard_entry_t *e, apr_time_t own)
     const unsigned char *der;
     og_ocsp_result_t res;
     apr_size_t len;
-    og_admit_e a;
 
     /* at most half of what the exchange has left */
     if (j->deadline && j->deadline < own) {
@@ -257,29 +256,18 @@ static int fleet_first(guard_job_t *j, guard_entry_t *e, apr_time_t own)
     else if (look.value) {
         memset(&res, 0, sizeof(res));
         og_ocsp_verify(&res, e->cert, der, len, apr_time_now(), j->max_validity);
-        a = og_admit(&j->floor, &j->held_rec, &res, der, len);
-        if (res.verdict != OG_VERDICT_OK) {
-            j->fleet_note = apr_psprintf(j->pool, "rejected: %s: %s",
-                                         og_ocsp_verdict_str(res.verdict), res.detail);
-        }
-        else if (res.cert_status == OG_STATUS_UNKNOWN) {
-            j->fleet_note = "it says 'unknown', which is never stapled";
-        }
-        else if (a == OG_ADMIT_UNREVOKED || a == OG_ADMIT_PRE_REVOCATION) {
-            j->fleet_note = apr_psprintf(j->pool, "it says 'good' (thisUpdate %s) but a "
-                                         "response of %s said REVOKED: only the responder "
-                                         "itself may say otherwise",
-                                         og_iso_time(j->pool, res.this_update),
-                                         og_iso_time(j->pool, j->floor.revoked_this_update));
-        }
-        else if (a == OG_ADMIT_OLDER) {
-            j->fleet_note = apr_psprintf(j->pool, "its thisUpdate %s is older than the newest "
-                                         "accepted (%s): a stale or replayed record",
-                                         og_iso_time(j->pool, res.this_update),
-                                         og_iso_time(j->pool, j->floor.newest_this_update));
-        }
-        else if (og_admit_installs(a)
-                 && now >= og_sched_renew_at(j->policy, res.this_update, res.next_update)) {
+        switch (og_fleet_judge(&res, og_admit(&j->floor, &j->held_rec, &res, der, len), now,
+                               og_sched_renew_at(j->policy, res.this_update,
+                                                 res.next_update))) {
+        case OG_FLEET_TAKE:
+            j->fetch.err = OG_FETCH_OK;
+            j->fetch.body = (unsigned char *)der;
+            j->fetch.len = len;
+            j->fetch.elapsed = apr_time_now() - now;
+            j->result = res;
+            j->from_fleet = 1;
+            return 1;
+        case OG_FLEET_FALLBACK:
             /* valid, but as due as ours: nobody renewed it */
             j->fleet_note = apr_psprintf(j->pool, "it is valid but already due for renewal "
                                          "(thisUpdate %s, nextUpdate %s)",
@@ -289,17 +277,30 @@ static int fleet_first(guard_job_t *j, guard_entry_t *e, apr_time_t own)
             j->fallback = der;
             j->fallback_len = len;
             j->fallback_res = res;
+            break;
+        case OG_FLEET_INVALID:
+            j->fleet_note = apr_psprintf(j->pool, "rejected: %s: %s",
+                                         og_ocsp_verdict_str(res.verdict), res.detail);
+            break;
+        case OG_FLEET_UNKNOWN:
+            j->fleet_note = "it says 'unknown', which is never stapled";
+            break;
+        case OG_FLEET_UNREVOKES:
+            j->fleet_note = apr_psprintf(j->pool, "it says 'good' (thisUpdate %s) but a "
+                                         "response of %s said REVOKED: only the responder "
+                                         "itself may say otherwise",
+                                         og_iso_time(j->pool, res.this_update),
+                                         og_iso_time(j->pool, j->floor.revoked_this_update));
+            break;
+        case OG_FLEET_OLDER:
+            j->fleet_note = apr_psprintf(j->pool, "its thisUpdate %s is older than the newest "
+                                         "accepted (%s): a stale or replayed record",
+                                         og_iso_time(j->pool, res.this_update),
+                                         og_iso_time(j->pool, j->floor.newest_this_update));
+            break;
+        case OG_FLEET_NOTHING_NEWER:
+            break; /* the response held, or one of the same age */
         }
-        else if (og_admit_installs(a)) {
-            j->fetch.err = OG_FETCH_OK;
-            j->fetch.body = (unsigned char *)der;
-            j->fetch.len = len;
-            j->fetch.elapsed = apr_time_now() - now;
-            j->result = res;
-            j->from_fleet = 1;
-            return 1;
-        }
-        /* else the response held, or one of the same age: nothing newer */
     }
     /* another server fetches it: look again in a second, while its claim
      * lasts, if what is held outlives the claim */

@@ -28,6 +28,28 @@ int og_fleet_value_decode(const unsigned char *buf, apr_size_t len, const unsign
     return 0;
 }
 
+og_fleet_verdict_e og_fleet_judge(const og_ocsp_result_t *res, og_admit_e a, apr_time_t now,
+                                  apr_time_t renew_at)
+{
+    if (res->verdict != OG_VERDICT_OK) {
+        return OG_FLEET_INVALID;
+    }
+    if (res->cert_status == OG_STATUS_UNKNOWN) {
+        return OG_FLEET_UNKNOWN;
+    }
+    switch (a) {
+    case OG_ADMIT_UNREVOKED:
+    case OG_ADMIT_PRE_REVOCATION:
+        return OG_FLEET_UNREVOKES;
+    case OG_ADMIT_OLDER:
+        return OG_FLEET_OLDER;
+    case OG_ADMIT_NEWER:
+        return now >= renew_at ? OG_FLEET_FALLBACK : OG_FLEET_TAKE;
+    default: /* the same, or of the same age */
+        return OG_FLEET_NOTHING_NEWER;
+    }
+}
+
 static void put64(unsigned char *p, apr_uint64_t v)
 {
     int i;

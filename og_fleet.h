@@ -12,6 +12,9 @@
 #include <apr.h>
 #include <apr_time.h>
 
+#include "og_admit.h"
+#include "og_ocsp.h"
+
 #define OG_FLEET_VALUE_MAGIC "OGF1"
 #define OG_FLEET_CLAIM_MAGIC "OGC1"
 #define OG_FLEET_MAGIC_LEN   4
@@ -32,6 +35,24 @@ apr_size_t og_fleet_value_encode(unsigned char *buf, apr_size_t cap, const unsig
  * not. Says nothing about the DER itself: verify it. */
 int og_fleet_value_decode(const unsigned char *buf, apr_size_t len, const unsigned char **der,
                           apr_size_t *der_len);
+
+/* What a server does with a response read from the fleet, already run
+ * through og_ocsp_verify (res, for this server's certificate) and og_admit
+ * (a, against what it holds and ever accepted), at `now`, with `renew_at`
+ * the response's own renewal time (og_sched_renew_at). */
+typedef enum {
+    OG_FLEET_TAKE = 0,        /* verified, newer, not yet due: staple it, ask nobody */
+    OG_FLEET_FALLBACK,        /* verified and newer, but as due as ours: ask the
+                               * responder; use it only if that gives nothing */
+    OG_FLEET_NOTHING_NEWER,   /* the response held, or one of its age: ask */
+    OG_FLEET_INVALID,         /* fails verification (signer, CertID, times...) */
+    OG_FLEET_UNKNOWN,         /* says 'unknown': never stapled */
+    OG_FLEET_UNREVOKES,       /* 'good' over a revocation seen: only a responder may */
+    OG_FLEET_OLDER            /* older than what was accepted: stale or replayed */
+} og_fleet_verdict_e;
+
+og_fleet_verdict_e og_fleet_judge(const og_ocsp_result_t *res, og_admit_e a, apr_time_t now,
+                                  apr_time_t renew_at);
 
 /* A claim: who (og_fleet_server_id) fetches, and until when. */
 typedef struct og_fleet_claim_t {

@@ -3,7 +3,9 @@
  * servers, and spreads evenly over the first half of the renew window; the
  * value frame and the claim decode only what their encoders write; a claim
  * defers only another server's fetch, only while it runs and only within
- * the bound. */
+ * the bound; a record read from the fleet is taken only when verified,
+ * not 'unknown', newer than what is held, not undoing a revocation and not
+ * yet due (a due one is only a fallback). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -151,6 +153,44 @@ static void test_fleet_claim_round_trip_and_bounds(void **state)
     assert_true(og_fleet_claim_defers(&c, 78, S(1000), 0) == 0);
 }
 
+static og_ocsp_result_t verified(og_cert_status_e status)
+{
+    og_ocsp_result_t res;
+
+    memset(&res, 0, sizeof(res));
+    res.verdict = OG_VERDICT_OK;
+    res.cert_status = status;
+    res.this_update = S(1000);
+    res.next_update = S(2000);
+    return res;
+}
+
+static void test_fleet_judge_takes_only_what_is_verified_newer_and_not_due(void **state)
+{
+    og_ocsp_result_t good = verified(OG_STATUS_GOOD), bad = good, unknown = verified(OG_STATUS_UNKNOWN);
+    og_ocsp_result_t revoked = verified(OG_STATUS_REVOKED);
+
+    (void)state;
+    bad.verdict = OG_VERDICT_MALFORMED;
+    /* renewal time 1500: before it, a newer response is taken; from it, a fallback */
+    assert_int_equal(og_fleet_judge(&good, OG_ADMIT_NEWER, S(1200), S(1500)), OG_FLEET_TAKE);
+    assert_int_equal(og_fleet_judge(&revoked, OG_ADMIT_NEWER, S(1200), S(1500)), OG_FLEET_TAKE);
+    assert_int_equal(og_fleet_judge(&good, OG_ADMIT_NEWER, S(1500), S(1500)), OG_FLEET_FALLBACK);
+    /* verification first, whatever the rule would say */
+    assert_int_equal(og_fleet_judge(&bad, OG_ADMIT_NEWER, S(1200), S(1500)), OG_FLEET_INVALID);
+    assert_int_equal(og_fleet_judge(&unknown, OG_ADMIT_NEWER, S(1200), S(1500)), OG_FLEET_UNKNOWN);
+    /* a revocation is never lifted by the fleet, not even by a newer 'good' */
+    assert_int_equal(og_fleet_judge(&good, OG_ADMIT_UNREVOKED, S(1200), S(1500)),
+                     OG_FLEET_UNREVOKES);
+    assert_int_equal(og_fleet_judge(&good, OG_ADMIT_PRE_REVOCATION, S(1200), S(1500)),
+                     OG_FLEET_UNREVOKES);
+    assert_int_equal(og_fleet_judge(&good, OG_ADMIT_OLDER, S(1200), S(1500)), OG_FLEET_OLDER);
+    assert_int_equal(og_fleet_judge(&good, OG_ADMIT_SAME, S(1200), S(1500)),
+                     OG_FLEET_NOTHING_NEWER);
+    assert_int_equal(og_fleet_judge(&good, OG_ADMIT_EQUAL_TIME, S(1200), S(1500)),
+                     OG_FLEET_NOTHING_NEWER);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -159,6 +199,7 @@ int main(void)
         cmocka_unit_test(test_sched_spread_zero_is_the_plain_renewal),
         cmocka_unit_test(test_fleet_value_frame_round_trip_and_refusals),
         cmocka_unit_test(test_fleet_claim_round_trip_and_bounds),
+        cmocka_unit_test(test_fleet_judge_takes_only_what_is_verified_newer_and_not_due),
     };
     return cmocka_run_group_tests_name("og_fleet", tests, NULL, NULL);
 }
