@@ -39,7 +39,7 @@ from ogtest.httpd import APACHE, Httpd  # noqa: E402
 from ogtest.pki import PKI  # noqa: E402
 from ogtest.responder import OcspFront  # noqa: E402
 from ogtest.util import LOOPBACK, free_port, world_readable_tempdir  # noqa: E402
-from run import CFLAGS, HSCLIENT_SRC, parse_result  # noqa: E402
+from run import CFLAGS, CLIENTS, HSCLIENT_SRC, run_clients  # noqa: E402
 from scale import copy_module, version  # noqa: E402
 
 warnings.filterwarnings('ignore', message='Properties that return a na')  # pki.py's not_valid_after
@@ -50,9 +50,7 @@ CONFIGS = [('none', 'no stapling'), ('modssl', 'mod_ssl stapling'), ('guard', 'm
 KEYS = [('rsa', 'RSA 2048', 'cpu-rsa', 'rsa.localhost'), ('ec', 'ECDSA P-256', 'cpu-ec', 'ec.localhost')]
 # the orders of the three configurations, round after round: the three rotations, then the three reversed ones
 ORDERS = [(0, 1, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0), (0, 2, 1), (1, 0, 2)]
-CLIENTS = 2
 WARMUP_S = 1.0
-CLIENT_GRACE_S = 40  # beyond its own duration, how long one hsclient may take (its socket ops time out at 10 s)
 S_CLIENT_TIMEOUT_S = 30
 TICK = os.sysconf('SC_CLK_TCK')
 LOG_LEVEL = re.compile(r'^\[[^]]*\] \[[^]:]*:(warn|error|crit|alert|emerg)\]')
@@ -131,44 +129,13 @@ def children_cpu():
     return ru.ru_utime + ru.ru_stime
 
 
-def run_clients(hsclient, port, servername, cafile, seconds):
-    """CLIENTS hsclient processes in parallel (status mode); their summed results (rate: the sum of the rates)."""
-    cmd = [hsclient, LOOPBACK, str(port), servername, cafile, f'{seconds:g}', 'status']
-    procs = []
-    total = {'handshakes': 0, 'rate': 0.0, 'stapled': 0, 'failures': 0, 'errors': []}
-    try:
-        for _ in range(CLIENTS):
-            procs.append(subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                          stderr=subprocess.PIPE, text=True))
-        for proc in procs:
-            try:
-                out, err = proc.communicate(timeout=seconds + CLIENT_GRACE_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                out, err = proc.communicate(timeout=10)
-                total['errors'].append(f'hsclient pid {proc.pid} timed out and was killed')
-            total['errors'] += [line for line in err.splitlines() if line.strip()]
-            result = parse_result(out)
-            if result is None:
-                total['errors'].append(f'hsclient pid {proc.pid} rc={proc.returncode} printed no result: {out!r}')
-                continue
-            for key in ('handshakes', 'rate', 'stapled', 'failures'):
-                total[key] += result[key]
-    finally:
-        for proc in procs:  # only the processes started here, by their Popen handle
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=10)
-    return total
-
-
 def measure(hsclient, httpd, key, cafile, seconds):
     """One measurement: the clients' results plus the server CPU seconds and the client CPU seconds it took."""
     _, _, _, name = key
     cpu0, pids0 = server_cpu(httpd)
     client0 = children_cpu()
     steal0 = steal_s()
-    r = run_clients(hsclient, httpd.https_port, name, cafile, seconds)
+    r = run_clients(httpd.https_port, cafile, seconds, servername=name, hsclient=hsclient)
     steal1 = steal_s()
     client1 = children_cpu()
     cpu1, pids1 = server_cpu(httpd)
@@ -246,7 +213,7 @@ def main():
                 if res.rc != 0 or not res.verify_ok:
                     warm_errors.append(f'{label} / {key[1]}: warm-up s_client rc={res.rc}: '
                                        + ' | '.join(res.raw.strip().splitlines()[-2:]))
-                w = run_clients(hsclient, servers[kind].https_port, key[3], pki.root_pem, WARMUP_S)
+                w = run_clients(servers[kind].https_port, pki.root_pem, WARMUP_S, servername=key[3], hsclient=hsclient)
                 warm_errors += [f'{label} / {key[1]} (warm-up): {e}' for e in w['errors']]
                 if w['failures']:
                     warm_errors.append(f'{label} / {key[1]}: {w["failures"]} failed warm-up handshakes')

@@ -66,12 +66,13 @@ def parse_result(out):
             'failures': int(failures)}
 
 
-def run_clients(port, cafile, seconds, clients=CLIENTS, max_handshakes=None):
+def run_clients(port, cafile, seconds, clients=CLIENTS, max_handshakes=None, servername=SERVER_NAME,
+                hsclient=HSCLIENT):
     """Run `clients` hsclient processes in parallel (status mode); their summed results.
 
     rate is the sum of the per-process rates; errors lists the stderr lines and any process that failed.
     """
-    cmd = [HSCLIENT, LOOPBACK, str(port), SERVER_NAME, cafile, f'{seconds:g}', 'status']
+    cmd = [hsclient, LOOPBACK, str(port), servername, cafile, f'{seconds:g}', 'status']
     if max_handshakes:
         cmd.append(str(max_handshakes))
     procs = []
