@@ -13,7 +13,7 @@ PACKAGES="
   python3 python3-pytest python3-cryptography
   curl gnutls-bin
   redis-server memcached prometheus chromium
-  debhelper dpkg-dev
+  debhelper dpkg-dev fakeroot ssl-cert
 "
 if [ "$(id -u)" -ne 0 ]; then
     if command -v sudo >/dev/null 2>&1; then
