@@ -324,9 +324,18 @@ static int og_hook_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t 
     return guard_check_log(g, s, test, ptemp) ? HTTP_INTERNAL_SERVER_ERROR : OK;
 }
 
+static apr_status_t og_child_exit(void *data)
+{
+    guard_fetch_stop(data);
+    return APR_SUCCESS;
+}
+
 static void og_hook_child_init(apr_pool_t *p, server_rec *s)
 {
     guard_cache_child_init(guard_registry(), p, s);
+    /* mod_watchdog does not say STOPPING when a child exits: the refresher's
+     * exchanges in flight get their moment here (mod_ocsp_guard_fetch.c) */
+    apr_pool_cleanup_register(p, guard_registry(), og_child_exit, apr_pool_cleanup_null);
 }
 
 static void og_register_hooks(apr_pool_t *p)

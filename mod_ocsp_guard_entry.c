@@ -213,6 +213,15 @@ static void log_installed(guard_t *g, guard_entry_t *e, server_rec *s, int prior
                    e->result.revocation_reason >= 0
                    ? OCSP_crl_reason_str(e->result.revocation_reason) : "none given");
     }
+    else if (e->rec.source == OG_SOURCE_STORE) {
+        GUARD_ELOG(APLOG_INFO, 0, s, e, p, OGLOGNO(00082)
+                   "newer good response found in OCSPGuardStore %s (thisUpdate %s, nextUpdate "
+                   "%s), written by the server's previous generation; verified and stapled, "
+                   "%s was not asked", g->store_dir, og_iso_time(p, e->result.this_update),
+                   og_iso_time(p, e->result.next_update), e->url);
+        e->fleet_defer_end = 0;
+        return; /* it is in the store, and that generation published it */
+    }
     else if (e->rec.source == OG_SOURCE_FLEET) {
         GUARD_ELOG(APLOG_INFO, 0, s, e, p, OGLOGNO(00075)
                    "good response taken from the fleet cache %s (thisUpdate %s, nextUpdate "

@@ -34,6 +34,8 @@
 #define GUARD_FETCH_PER_RESPONDER  64
 /* how long a fleet claim lasts: about the longest a normal exchange takes */
 #define GUARD_FETCH_CLAIM          apr_time_from_sec(2)
+/* how long a refresher that ends waits for its exchanges in flight */
+#define GUARD_FETCH_EXIT_WAIT      apr_time_from_sec(2)
 /* not worth starting an exchange with less than this left */
 #define GUARD_FETCH_MIN_LEFT       apr_time_from_msec(500)
 /* consecutive failed exchanges after which queued jobs of a responder are
@@ -53,6 +55,11 @@ typedef struct guard_job_t {
     guard_fleet_t *fleet;
     apr_uint64_t self;
     const og_sched_policy_t *policy;
+    apr_uint32_t spread;            /* the entry's place in the renew window */
+    /* the store: looked at first for a renewal (NULL: none); written by the
+     * worker as soon as an answer is verified (NULL: not by this process) */
+    const og_store_t *store;
+    const og_store_t *store_write;
     int may_defer;                  /* a claim of another server may defer it */
     apr_time_t defer_end;           /* the first claim seen for this renewal ends */
     og_floor_t floor;
@@ -66,6 +73,7 @@ typedef struct guard_job_t {
     og_fetch_res_t fetch;
     og_ocsp_result_t result;
     int from_fleet;                 /* fetch/result: the fleet's, not asked */
+    int from_store;                 /* fetch/result: the store's, not asked */
     int published;                  /* the worker published the leader's answer */
     apr_time_t deferred;            /* not asked: another server fetches it; look
                                      * again then */
@@ -80,6 +88,8 @@ typedef struct guard_job_t {
 
 static void job_run(void *data, void *baton);
 static int fleet_first(guard_job_t *j, guard_entry_t *e, apr_time_t own);
+static int store_first(guard_job_t *j, guard_entry_t *e);
+static void store_at_once(guard_job_t *j, guard_entry_t *e);
 static void fleet_noted(guard_t *g, guard_entry_t *e, guard_job_t *j, apr_pool_t *p);
 static guard_job_t *job_make(guard_t *g, guard_entry_t *e, apr_time_t deadline, int probe);
 static void job_free(guard_job_t *j);
@@ -98,6 +108,8 @@ static void prefetch_take(guard_t *g, og_workq_t *q, apr_array_header_t *left, i
                           int *pcut, apr_pool_t *ptemp);
 static void give_back_memory(void);
 static void close_idle(guard_t *g);
+static int renewal_can_wait(guard_t *g, guard_entry_t *e, apr_time_t now);
+static void tick(guard_t *g, apr_pool_t *ptemp);
 
 /* The connections responders left open: closed when no exchange may follow
  * (the prefetch's end, before the children fork; the refresher's stop). */
@@ -146,6 +158,9 @@ static void job_run(void *data, void *baton)
         j->fetch.err = OG_FETCH_OTHER;
         apr_cpystrn(j->fetch.detail, "out of memory", sizeof(j->fetch.detail));
         return;
+    }
+    if (j->store && j->held_rec.der && store_first(j, e)) {
+        return; /* a newer response another generation wrote: nobody is asked */
     }
     if (j->fleet && fleet_first(j, e, own)) {
         return; /* taken from the fleet, or another server fetches it */
@@ -204,15 +219,20 @@ static void job_run(void *data, void *baton)
         og_ocsp_verify(&j->result, e->cert, j->fetch.body, j->fetch.len, apr_time_now(),
                        j->max_validity);
     }
-    if (j->fleet && j->fetch.err == OG_FETCH_OK && j->result.verdict == OG_VERDICT_OK
+    if (j->fetch.err == OG_FETCH_OK && j->result.verdict == OG_VERDICT_OK
         && j->result.cert_status != OG_STATUS_UNKNOWN
         && og_admit_installs(og_admit(&j->floor, &j->held_rec, &j->result, j->fetch.body,
-                                      j->fetch.len))
-        && !(j->result.cert_status == OG_STATUS_GOOD && j->floor.revoked_this_update)) {
+                                      j->fetch.len))) {
         /* what the entry will install (guard_entry_apply judges the same way) */
-        guard_fleet_publish(j->fleet, e->cert->id, j->fetch.body, j->fetch.len,
-                            j->result.next_update);
-        j->published = 1;
+        if (j->store_write) {
+            store_at_once(j, e);
+        }
+        if (j->fleet
+            && !(j->result.cert_status == OG_STATUS_GOOD && j->floor.revoked_this_update)) {
+            guard_fleet_publish(j->fleet, e->cert->id, j->fetch.body, j->fetch.len,
+                                j->result.next_update);
+            j->published = 1;
+        }
     }
     if (j->fallback && !j->held_ok
         && (j->fetch.err != OG_FETCH_OK || j->result.verdict != OG_VERDICT_OK
@@ -224,6 +244,66 @@ static void job_run(void *data, void *baton)
         j->result = j->fallback_res;
         j->from_fleet = 1;
     }
+}
+
+/* On a worker thread, before anything else, for a renewal: the store may
+ * hold a newer response than the entry, written by the refresher of another
+ * generation of this server (a graceful restart that came while its exchange
+ * was in flight; the new generation loaded the response before). Verified
+ * and judged as one loaded at startup; taken when newer and not yet due for
+ * renewal, and then nobody is asked. Returns 1 when taken. */
+static int store_first(guard_job_t *j, guard_entry_t *e)
+{
+    apr_time_t now = apr_time_now();
+    og_ocsp_result_t res;
+    og_floor_t file_floor;
+    og_record_t rec;
+    const char *err;
+
+    if (og_store_load(&rec, &file_floor, &err, j->pool, (og_store_t *)j->store, e->cert->id)
+            != APR_SUCCESS
+        || rec.this_update <= j->held_rec.this_update) {
+        return 0; /* none, unusable (said at startup), or nothing newer: the file's own
+                   * claim, verified below when it says newer */
+    }
+    memset(&res, 0, sizeof(res));
+    og_ocsp_verify(&res, e->cert, rec.der, rec.der_len, now, j->max_validity);
+    if (og_fleet_judge(&res, og_admit(&j->floor, &j->held_rec, &res, rec.der, rec.der_len),
+                       now, og_sched_renew_spread(j->policy, res.this_update, res.next_update,
+                                                  j->spread)) != OG_FLEET_TAKE) {
+        return 0;
+    }
+    j->fetch.err = OG_FETCH_OK;
+    j->fetch.body = (unsigned char *)rec.der;
+    j->fetch.len = rec.der_len;
+    j->fetch.elapsed = apr_time_now() - now;
+    j->result = res;
+    j->from_store = 1;
+    return 1;
+}
+
+/* On a worker thread: the answer the entry will install, written into the
+ * store now rather than at the refresher's next tick, so that a generation
+ * starting meanwhile (a graceful restart) finds it instead of asking again.
+ * Not synced: the tick's own write, batched, makes it durable. */
+static void store_at_once(guard_job_t *j, guard_entry_t *e)
+{
+    og_floor_t floor = j->floor;
+    og_record_t rec;
+    const char *err;
+
+    memset(&rec, 0, sizeof(rec));
+    rec.der = j->fetch.body;
+    rec.der_len = j->fetch.len;
+    rec.this_update = j->result.this_update;
+    rec.next_update = j->result.next_update;
+    rec.fetched_at = apr_time_now();
+    rec.cert_status = j->result.cert_status;
+    rec.source = OG_SOURCE_REFRESH;
+    og_floor_raise(&floor, &rec,
+                   rec.cert_status == OG_STATUS_REVOKED ? j->result.revoked_at : 0);
+    (void)og_store_save_unsynced(&err, j->pool, j->store_write, e->cert->id, &rec, &floor);
+    /* a failure is the tick's to say: it writes the same file */
 }
 
 /* On a worker thread, before the exchange: what the fleet cache holds for
@@ -348,14 +428,17 @@ static guard_job_t *job_make(guard_t *g, guard_entry_t *e, apr_time_t deadline, 
     j->max_validity = g->max_validity;
     j->deadline = deadline;
     j->probe = probe;
+    j->policy = &g->policy;
+    j->spread = e->spread;
+    j->floor = e->floor;
+    j->held_rec = e->rec; /* not replaced while the job runs: the entry is in flight */
+    j->held_ok = guard_entry_stapleable(e, apr_time_now());
+    j->store = g->store;
+    j->store_write = g->wd_pool ? guard_store_direct(g) : NULL; /* the refresher's */
     if ((j->fleet = g->fleet)) {
         j->self = g->fleet_self;
-        j->policy = &g->policy;
         j->may_defer = !deadline && !probe;
         j->defer_end = e->fleet_defer_end;
-        j->floor = e->floor;
-        j->held_rec = e->rec; /* not replaced while the job runs: the entry is in flight */
-        j->held_ok = guard_entry_stapleable(e, apr_time_now());
     }
     e->inflight = 1;
     return j;
@@ -532,11 +615,11 @@ static int apply_job(guard_t *g, guard_job_t *j, int ran, og_source_e src, int q
     if (ran && j->fleet_note) {
         fleet_noted(g, j->leader, j, p);
     }
-    if (ran && (j->from_fleet || j->deferred)) {
+    if (ran && (j->from_fleet || j->from_store || j->deferred)) {
         /* the responder was not asked (or gave nothing better): its state
          * stays as it was */
         r->probing = j->probe ? 0 : r->probing;
-        src = j->from_fleet ? OG_SOURCE_FLEET : src;
+        src = j->from_fleet ? OG_SOURCE_FLEET : j->from_store ? OG_SOURCE_STORE : src;
     }
     else if (ran) {
         int was_said = r->said;
@@ -659,6 +742,24 @@ void guard_fetch_post_config(guard_t *g, apr_pool_t *pconf)
     }
 }
 
+/* A renewal the prefetch leaves to the refresher: the response held (from
+ * the store) stays valid well past the refresher's first tick, so the start
+ * need not wait for it, and the refresher, which looks in the store first,
+ * takes what the previous generation was still fetching when it stopped (a
+ * graceful restart right after a renewal) instead of asking again. What is
+ * in the second half of its renew window is renewed here. */
+static int renewal_can_wait(guard_t *g, guard_entry_t *e, apr_time_t now)
+{
+    apr_time_t renew_at;
+
+    if (!guard_entry_stapleable(e, now) || e->failures) {
+        return 0;
+    }
+    renew_at = og_sched_renew_spread(&g->policy, e->rec.this_update, e->rec.next_update,
+                                     e->spread);
+    return now < renew_at + (e->rec.next_update - renew_at) / 2;
+}
+
 apr_array_header_t *guard_fetch_prefetch(guard_t *g, apr_time_t deadline, int *pheld,
                                          int *pcut, apr_pool_t *ptemp)
 {
@@ -672,7 +773,7 @@ apr_array_header_t *guard_fetch_prefetch(guard_t *g, apr_time_t deadline, int *p
     for (i = 0; i < g->entries->nelts; i++) {
         guard_entry_t *e = APR_ARRAY_IDX(g->entries, i, guard_entry_t *);
 
-        if (e->resp && e->next_attempt <= now) {
+        if (e->resp && e->next_attempt <= now && !renewal_can_wait(g, e, now)) {
             APR_ARRAY_PUSH(due, guard_entry_t *) = e;
         }
     }
@@ -718,6 +819,11 @@ apr_array_header_t *guard_fetch_prefetch(guard_t *g, apr_time_t deadline, int *p
 
 void guard_fetch_start(guard_t *g)
 {
+    if (apr_thread_mutex_create(&g->fetch_lock, APR_THREAD_MUTEX_DEFAULT, g->wd_pool)
+        != APR_SUCCESS) {
+        g->fetch_lock = NULL;
+        return; /* no refresher: said by the watchdog's caller as for a failed start */
+    }
     if (g->responders && g->responders->nelts
         && og_workq_create(&g->workq, GUARD_FETCH_THREADS, g->responders->nelts,
                            GUARD_FETCH_PER_RESPONDER, job_run, NULL, NULL) != APR_SUCCESS) {
@@ -733,6 +839,18 @@ void guard_fetch_start(guard_t *g)
  * certificate, and nothing else. */
 void guard_fetch_tick(guard_t *g, apr_pool_t *ptemp)
 {
+    if (!g->fetch_lock) {
+        return;
+    }
+    apr_thread_mutex_lock(g->fetch_lock);
+    if (g->workq) {
+        tick(g, ptemp);
+    }
+    apr_thread_mutex_unlock(g->fetch_lock);
+}
+
+static void tick(guard_t *g, apr_pool_t *ptemp)
+{
     apr_array_header_t *due;
     guard_entry_t **probe;
     apr_pool_t *scratch;
@@ -740,9 +858,6 @@ void guard_fetch_tick(guard_t *g, apr_pool_t *ptemp)
     void *jobs[64];
     int ran[64], n, i;
 
-    if (!g->workq) {
-        return;
-    }
     apr_pool_create(&scratch, ptemp); /* one answer's messages at a time */
     while ((n = og_workq_take(g->workq, jobs, ran, 64)) > 0) {
         for (i = 0; i < n; i++) {
@@ -815,24 +930,37 @@ void guard_fetch_tick(guard_t *g, apr_pool_t *ptemp)
     guard_fleet_report(g, now - g->fleet_reported > apr_time_from_sec(10), ptemp);
 }
 
+/* The refresher's end (its child exits, or mod_watchdog says STOPPING):
+ * nothing new is asked; exchanges in flight get GUARD_FETCH_EXIT_WAIT to
+ * finish, because a worker writes a verified answer into the store itself
+ * and the next generation (a graceful restart) then takes it from there
+ * instead of asking again. What is still running after that is left to the
+ * process' exit. */
 void guard_fetch_stop(guard_t *g)
 {
     void *jobs[64];
-    int ran[64], n, i;
+    int ran[64], n, i, queued, running;
 
-    if (!g->workq) {
+    if (!g->fetch_lock) {
         return;
     }
-    og_workq_drop_queued(g->workq);
-    og_workq_wait(g->workq, apr_time_now() + apr_time_from_sec(60), 1);
-    while ((n = og_workq_take(g->workq, jobs, ran, 64)) > 0) {
-        for (i = 0; i < n; i++) {
-            job_free(jobs[i]);
+    apr_thread_mutex_lock(g->fetch_lock);
+    if (g->workq) {
+        og_workq_drop_queued(g->workq);
+        og_workq_wait(g->workq, apr_time_now() + GUARD_FETCH_EXIT_WAIT, 1);
+        while ((n = og_workq_take(g->workq, jobs, ran, 64)) > 0) {
+            for (i = 0; i < n; i++) {
+                job_free(jobs[i]);
+            }
         }
+        og_workq_counts(g->workq, -1, &queued, &running);
+        if (!running) {
+            og_workq_destroy(g->workq);
+            guard_fleet_close(g->fleet);
+            close_idle(g);
+        }
+        g->workq = NULL;
+        g->fleet = NULL;
     }
-    og_workq_destroy(g->workq);
-    g->workq = NULL;
-    guard_fleet_close(g->fleet);
-    g->fleet = NULL;
-    close_idle(g);
+    apr_thread_mutex_unlock(g->fetch_lock);
 }

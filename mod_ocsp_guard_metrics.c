@@ -71,8 +71,9 @@ void guard_metrics_attempt(guard_t *g, og_attempt_e kind, og_source_e src)
     if (!g->shared || kind == OG_ATTEMPT_NONE) {
         return;
     }
-    if (src == OG_SOURCE_FLEET) {
-        if (kind == OG_ATTEMPT_ACCEPTED || kind == OG_ATTEMPT_UNREVOKED) {
+    if (src == OG_SOURCE_FLEET || src == OG_SOURCE_STORE) {
+        if (src == OG_SOURCE_FLEET
+            && (kind == OG_ATTEMPT_ACCEPTED || kind == OG_ATTEMPT_UNREVOKED)) {
             __atomic_add_fetch(&g->shared->fleet_taken, 1, __ATOMIC_RELAXED);
         }
         return; /* no exchange with a responder */

@@ -164,6 +164,7 @@ typedef struct guard_t {
     apr_pool_t *wd_pool;            /* refresher only */
     apr_array_header_t *responders; /* guard_responder_t *, by key */
     struct og_workq_t *workq;       /* refresher only: exchanges in flight */
+    apr_thread_mutex_t *fetch_lock; /* refresher only: its tick against the child's exit */
     int workq_busy;                 /* refresher only: answers came since it was idle */
     apr_array_header_t *findings;   /* og_finding_t of og_check, from check_config */
     struct guard_fleet_t *fleet;    /* OCSPGuardFleetCache, open in this process
@@ -232,6 +233,9 @@ const char *guard_store_check(apr_pool_t *p, const char *dir);
 void guard_store_open(guard_t *g, server_rec *s, apr_pool_t *pconf);
 int guard_store_load(guard_t *g, guard_entry_t *e, server_rec *s, apr_pool_t *p);
 void guard_store_persist(guard_t *g, guard_entry_t *e, server_rec *s, apr_pool_t *p);
+/* the store, if this process may write it itself (never root for another
+ * User, whose writes go through guard_store_flush's writer); NULL otherwise */
+og_store_t *guard_store_direct(guard_t *g);
 void guard_store_flush(guard_t *g, server_rec *s, apr_pool_t *p);
 void guard_store_remember(guard_t *g, server_rec *s, apr_pool_t *p);
 

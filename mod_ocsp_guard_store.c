@@ -221,6 +221,11 @@ int guard_store_load(guard_t *g, guard_entry_t *e, server_rec *s, apr_pool_t *p)
 
 /* Write the entry's response and floor. Root never writes into the User's
  * directory: it marks the entry, and the refresher writes it (guard_store_flush). */
+og_store_t *guard_store_direct(guard_t *g)
+{
+    return g->store && !root_for_another_user() ? g->store : NULL;
+}
+
 void guard_store_persist(guard_t *g, guard_entry_t *e, server_rec *s, apr_pool_t *p)
 {
     const char *err;

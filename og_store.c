@@ -55,6 +55,9 @@ struct og_store_t {
 static int sha256(unsigned char *out, const unsigned char *d, apr_size_t len);
 static int user_can_write(const struct stat *st, uid_t uid, gid_t gid);
 static apr_status_t dfd_cleanup(void *data);
+static apr_status_t save(const char **perr, apr_pool_t *p, const og_store_t *st,
+                         const unsigned char *id, const og_record_t *rec,
+                         const og_floor_t *floor, int sync);
 static const char *mode_desc(apr_pool_t *p, const struct stat *st);
 
 static int sha256(unsigned char *out, const unsigned char *d, apr_size_t len)
@@ -349,6 +352,21 @@ apr_status_t og_store_save(const char **perr, apr_pool_t *p, og_store_t *st,
                            const unsigned char *id, const og_record_t *rec,
                            const og_floor_t *floor)
 {
+    st->batch_written |= st->batch;
+    return save(perr, p, st, id, rec, floor, !st->batch);
+}
+
+apr_status_t og_store_save_unsynced(const char **perr, apr_pool_t *p, const og_store_t *st,
+                                    const unsigned char *id, const og_record_t *rec,
+                                    const og_floor_t *floor)
+{
+    return save(perr, p, st, id, rec, floor, 0);
+}
+
+static apr_status_t save(const char **perr, apr_pool_t *p, const og_store_t *st,
+                         const unsigned char *id, const og_record_t *rec,
+                         const og_floor_t *floor, int sync)
+{
     /* malloc'ed: 16 KiB per save in a long-lived pool would pile up */
     unsigned char *buf = malloc(OG_STORE_MAX);
     apr_size_t total = buf ? og_store_encode(buf, id, rec, floor) : 0;
@@ -367,10 +385,9 @@ apr_status_t og_store_save(const char **perr, apr_pool_t *p, og_store_t *st,
         free(buf);
         return APR_EINVAL;
     }
-    st->batch_written |= st->batch;
     rv = replace_file(perr, p, st->dfd, st->dir,
                       apr_pstrcat(p, og_hex(p, id, OG_CERT_ID_LEN), OG_STORE_SUFFIX, NULL),
-                      buf, total, 1, st->uid, st->gid, !st->batch);
+                      buf, total, 1, st->uid, st->gid, sync);
     free(buf);
     return rv;
 }

@@ -50,6 +50,14 @@ apr_status_t og_store_save(const char **perr, apr_pool_t *p, og_store_t *st,
                            const unsigned char *id, const og_record_t *rec,
                            const og_floor_t *floor);
 
+/* og_store_save without its fsyncs, touching nothing og_store_batch sets, so
+ * that any thread may call it while another saves or batches: for making a
+ * response visible at once (to a next generation of the server); a later
+ * og_store_save makes it durable. */
+apr_status_t og_store_save_unsynced(const char **perr, apr_pool_t *p, const og_store_t *st,
+                                    const unsigned char *id, const og_record_t *rec,
+                                    const og_floor_t *floor);
+
 /* Many saves in a row (the startup writer, a refresher tick): with on, the
  * saves that follow skip their two fsyncs; with off, one syncfs of the
  * store's file system makes them all durable at once (only if any was

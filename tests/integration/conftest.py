@@ -59,6 +59,7 @@ def _front_defaults(front):
     front.builder = 'openssl'
     front.embed_chain = False
     front.keepalive = False
+    front.answer_delay = 0
     front.reset()
 
 

@@ -109,6 +109,36 @@ def test_restart_with_responder_down_makes_no_request_and_staples(httpd_factory,
     assert '1 from the store' in httpd.log_lines('OG00020')[-1]
 
 
+def test_graceful_restart_during_a_renewal_asks_once(httpd_factory, pki, front):
+    # setup: 10 s responses, renewed at 5 s; the responder takes 0.3 s to answer; a graceful
+    # restart the moment the renewal's request arrives (the old generation's exchange is in
+    # flight, the new one loads the previous response from the store); expectation: the new
+    # generation takes the old one's answer from the store (OG00082) instead of asking again:
+    # one request per renewal, and every handshake stapled, with the renewed response in the end
+    front.mode = 'short'
+    front.short_seconds = 10
+    httpd = httpd_factory()
+    httpd.serve(httpd.vhost('good', 'good.localhost'), FAST + 'OCSPGuardRenewWindow 50%\n')
+    first = staple(httpd, pki)
+    assert first.stapled and front.count == 1
+    front.answer_delay = 0.3
+    assert front.wait_for_count(2, 15), 'no renewal'
+    rc, out = httpd.graceful()
+    assert rc == 0, out
+    seen = []
+
+    def renewed():
+        r = staple(httpd, pki)
+        seen.append(r)
+        return r.stapled and r.this_update != first.this_update
+
+    assert wait_until(renewed, 10, 0.3)
+    assert all(r.stapled for r in seen), 'a handshake went unstapled across the restart'
+    assert httpd.wait_for_log(r'OG00082', timeout=5), httpd.log_lines('OG00015')
+    print(f'requests: {front.count}; OG00082: {httpd.log_lines("OG00082")}')
+    assert front.count == 2, [r[1] for r in front.requests]
+
+
 def test_restart_with_responder_refusing(httpd_factory, pki, front):
     # setup: stapled server, then the responder is down (connections refused), full restart;
     # expectation: up at once, first handshake stapled from the store

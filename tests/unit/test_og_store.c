@@ -24,6 +24,7 @@
 
 #include <apr_general.h>
 #include <apr_strings.h>
+#include <apr_thread_proc.h>
 #include <openssl/evp.h>
 
 #include "og_store.h"
@@ -994,6 +995,77 @@ static void test_store_floors_damage_is_refused(void **state)
     assert_non_null(strstr(err, "not a mod_ocsp_guard floors file"));
 }
 
+/* Workers write answers at once (og_store_save_unsynced) while the
+ * refresher's thread saves in a batch: every file is complete, and the
+ * unsynced saves leave the batch's own state alone. */
+typedef struct {
+    int n;
+    apr_status_t rv;
+} unsynced_arg_t;
+
+static void *APR_THREAD_FUNC save_unsynced_thread(apr_thread_t *t, void *data)
+{
+    unsynced_arg_t *a = data;
+    og_record_t in = sample_record();
+    og_floor_t fl = sample_floor();
+    unsigned char tid[OG_CERT_ID_LEN];
+    apr_pool_t *p;
+    const char *err;
+    int i;
+
+    apr_pool_create_unmanaged_ex(&p, NULL, NULL);
+    a->rv = APR_SUCCESS;
+    for (i = 0; i < 20 && a->rv == APR_SUCCESS; i++) {
+        memcpy(tid, id, OG_CERT_ID_LEN);
+        tid[1] = (unsigned char)(0x80 + a->n);
+        tid[2] = (unsigned char)i;
+        a->rv = og_store_save_unsynced(&err, p, st, tid, &in, &fl);
+    }
+    apr_pool_destroy(p);
+    apr_thread_exit(t, APR_SUCCESS);
+    return NULL;
+}
+
+static void test_store_unsynced_saves_from_threads_beside_a_batch(void **state)
+{
+    og_record_t in = sample_record(), out;
+    og_floor_t fl = sample_floor(), fout;
+    unsynced_arg_t args[4];
+    apr_thread_t *th[4];
+    unsigned char tid[OG_CERT_ID_LEN];
+    apr_status_t trv;
+    const char *err;
+    int i, k;
+
+    (void)state;
+    og_store_batch(st, 1);
+    for (i = 0; i < 4; i++) {
+        args[i].n = i;
+        assert_int_equal(apr_thread_create(&th[i], NULL, save_unsynced_thread, &args[i], pool),
+                         APR_SUCCESS);
+    }
+    for (i = 0; i < 10; i++) {
+        memcpy(tid, id, OG_CERT_ID_LEN);
+        tid[1] = (unsigned char)i;
+        assert_int_equal(og_store_save(&err, pool, st, tid, &in, &fl), APR_SUCCESS);
+    }
+    for (i = 0; i < 4; i++) {
+        apr_thread_join(&trv, th[i]);
+        assert_int_equal(args[i].rv, APR_SUCCESS);
+    }
+    og_store_batch(st, 0);
+    for (i = 0; i < 4; i++) {
+        for (k = 0; k < 20; k++) {
+            memcpy(tid, id, OG_CERT_ID_LEN);
+            tid[1] = (unsigned char)(0x80 + i);
+            tid[2] = (unsigned char)k;
+            assert_int_equal(og_store_load(&out, &fout, &err, pool, st, tid), APR_SUCCESS);
+            assert_memory_equal(out.der, der, sizeof(der));
+            assert_true(fout.newest_this_update == fl.newest_this_update);
+        }
+    }
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -1001,6 +1073,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_store_round_trips_record_in_a_0600_file),
         T(test_store_batch_saves_are_all_there_after_it_ends),
+        T(test_store_unsynced_saves_from_threads_beside_a_batch),
         T(test_store_missing_file_is_enoent),
         T(test_store_flipped_byte_is_a_checksum_mismatch),
         T(test_store_truncated_or_padded_file_is_refused),

@@ -113,7 +113,9 @@ class _Handler(BaseHTTPRequestHandler):
         front.record(method, self.path, der, serial, mode)
         front.enter()
         try:
-            if mode == 'hang':
+            if front.answer_delay and stopped.wait(front.answer_delay):  # stop() during it: no answer
+                self.close_connection = True
+            elif mode == 'hang':
                 wait_until(lambda: front.mode != 'hang' or stopped.is_set(), HANG_MAX_S, 0.05)
                 self.close_connection = True
             elif mode == 'http500':
@@ -185,7 +187,8 @@ class _V6Server(_Server):
 class OcspFront:
     """OCSP responder on http://127.0.0.1:<port> over `pki`.
 
-    host: LOOPBACK or '::1'. Runtime attributes: mode (see MODES), delay (s, mode 'slow'), validity_minutes
+    host: LOOPBACK or '::1'. Runtime attributes: mode (see MODES), delay (s, mode 'slow'), answer_delay (s, before
+    every answer of any mode), validity_minutes
     (nextUpdate - now), stale_seconds and far_days (modes 'stale'/'goodstale', 'farfuture'), signer ('delegated' = pki.responder_cert, 'issuer' = the intermediate itself).
     Modes: 'ok' openssl's answer; 'slow' the same after `delay`; 'hang' no answer, the connection is closed
     when mode changes, at stop() or after HANG_MAX_S; 'trickle' headers, then the body at 1 byte/s (at most
@@ -210,6 +213,7 @@ class OcspFront:
         self.port = port
         self.signer = signer
         self.delay = DEFAULT_DELAY_S
+        self.answer_delay = 0  # s before every answer, whatever the mode
         self.validity_minutes = DEFAULT_VALIDITY_MINUTES
         self.short_seconds = DEFAULT_SHORT_SECONDS
         self.stale_seconds = DEFAULT_STALE_SECONDS
