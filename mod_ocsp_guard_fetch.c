@@ -541,17 +541,21 @@ static void responder_noted(guard_t *g, guard_responder_t *r, guard_job_t *j, ap
         }
         apr_snprintf(r->last_error, sizeof(r->last_error), "%s: %s",
                      og_fetch_err_str(j->fetch.err), j->fetch.detail);
-        r->probe_at = now + og_sched_probe_delay(&g->policy, r->failing);
+        r->probe_at = now + og_sched_probe_delay(&g->policy, r->failing,
+                                                 !guard_entry_stapleable(j->leader, now));
         if (!r->said) {
             r->said = 1;
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, g->s, OGLOGNO(00064)
                          "OCSP responder %s is not answering (%s): its %d certificate(s) "
                          "are held back and one of them asks it again every few seconds "
-                         "(from %" APR_TIME_T_FMT " s, growing to OCSPGuardRetryDelay, %"
-                         APR_TIME_T_FMT " s); held responses stay stapled until their "
-                         "nextUpdate. The lines for each certificate follow at debug level",
+                         "(from %" APR_TIME_T_FMT " s, growing to %" APR_TIME_T_FMT
+                         " s while one has no valid response, to OCSPGuardRetryDelay, %"
+                         APR_TIME_T_FMT " s, once all have one); held responses stay "
+                         "stapled until their nextUpdate. The lines for each certificate "
+                         "follow at debug level",
                          r->url, r->last_error, r->nentries,
-                         apr_time_sec(og_sched_probe_delay(&g->policy, 1)),
+                         apr_time_sec(og_sched_probe_delay(&g->policy, 1, 1)),
+                         apr_time_sec(og_sched_probe_delay(&g->policy, 1000, 1)),
                          apr_time_sec(g->policy.retry_min));
         }
         return;

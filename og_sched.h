@@ -51,8 +51,14 @@ apr_time_t og_sched_next(const og_sched_policy_t *pol, const og_sched_state_t *s
 
 /* While a responder fails, one certificate probes it: the delay before probe
  * number `failed_probes` + 1 (failed_probes >= 1): 2 s, doubling, at most
- * retry_min (never more often than every 2 s). */
+ * retry_min (never more often than every 2 s). `unstapled`: the probing
+ * certificate (the most urgent of the responder's) has no valid response, so
+ * clients see no staple while the outage lasts; then the delay stays at most
+ * OG_SCHED_PROBE_UNSTAPLED, and a responder back after an outage at start
+ * staples again within seconds, however long the outage was. */
 #define OG_SCHED_PROBE_FIRST apr_time_from_sec(2)
-apr_interval_time_t og_sched_probe_delay(const og_sched_policy_t *pol, int failed_probes);
+#define OG_SCHED_PROBE_UNSTAPLED apr_time_from_sec(5)
+apr_interval_time_t og_sched_probe_delay(const og_sched_policy_t *pol, int failed_probes,
+                                         int unstapled);
 
 #endif /* OG_SCHED_H */

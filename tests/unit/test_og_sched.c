@@ -138,15 +138,33 @@ static void test_sched_probe_delay_grows_to_the_retry_delay(void **state)
 
     (void)state;
     og_sched_defaults(&pol);
-    assert_int_equal(og_sched_probe_delay(&pol, 1), apr_time_from_sec(2));
-    assert_int_equal(og_sched_probe_delay(&pol, 2), apr_time_from_sec(4));
-    assert_int_equal(og_sched_probe_delay(&pol, 3), apr_time_from_sec(8));
-    assert_int_equal(og_sched_probe_delay(&pol, 5), apr_time_from_sec(32));
-    assert_int_equal(og_sched_probe_delay(&pol, 6), pol.retry_min);
-    assert_int_equal(og_sched_probe_delay(&pol, 1000000), pol.retry_min);
+    assert_int_equal(og_sched_probe_delay(&pol, 1, 0), apr_time_from_sec(2));
+    assert_int_equal(og_sched_probe_delay(&pol, 2, 0), apr_time_from_sec(4));
+    assert_int_equal(og_sched_probe_delay(&pol, 3, 0), apr_time_from_sec(8));
+    assert_int_equal(og_sched_probe_delay(&pol, 5, 0), apr_time_from_sec(32));
+    assert_int_equal(og_sched_probe_delay(&pol, 6, 0), pol.retry_min);
+    assert_int_equal(og_sched_probe_delay(&pol, 1000000, 0), pol.retry_min);
     pol.retry_min = apr_time_from_sec(1); /* a tiny OCSPGuardRetryDelay: still 2 s */
-    assert_int_equal(og_sched_probe_delay(&pol, 1), apr_time_from_sec(2));
-    assert_int_equal(og_sched_probe_delay(&pol, 9), apr_time_from_sec(2));
+    assert_int_equal(og_sched_probe_delay(&pol, 1, 0), apr_time_from_sec(2));
+    assert_int_equal(og_sched_probe_delay(&pol, 9, 0), apr_time_from_sec(2));
+    assert_int_equal(og_sched_probe_delay(&pol, 9, 1), apr_time_from_sec(2));
+}
+
+/* While the probing certificate has nothing to staple, the probes stay at
+ * most 5 s apart however long the outage lasts (a responder back is
+ * stapling again within seconds); a smaller OCSPGuardRetryDelay still rules. */
+static void test_sched_probe_delay_stays_short_while_nothing_is_stapled(void **state)
+{
+    og_sched_policy_t pol;
+
+    (void)state;
+    og_sched_defaults(&pol);
+    assert_int_equal(og_sched_probe_delay(&pol, 1, 1), apr_time_from_sec(2));
+    assert_int_equal(og_sched_probe_delay(&pol, 2, 1), apr_time_from_sec(4));
+    assert_int_equal(og_sched_probe_delay(&pol, 3, 1), OG_SCHED_PROBE_UNSTAPLED);
+    assert_int_equal(og_sched_probe_delay(&pol, 1000000, 1), OG_SCHED_PROBE_UNSTAPLED);
+    pol.retry_min = apr_time_from_sec(3);
+    assert_int_equal(og_sched_probe_delay(&pol, 9, 1), apr_time_from_sec(3));
 }
 
 int main(void)
@@ -162,6 +180,7 @@ int main(void)
         cmocka_unit_test(test_sched_stored_response_waits_for_renewal),
         cmocka_unit_test(test_sched_renew_at_spans_year_0000_to_9999_without_overflow),
         cmocka_unit_test(test_sched_probe_delay_grows_to_the_retry_delay),
+        cmocka_unit_test(test_sched_probe_delay_stays_short_while_nothing_is_stapled),
     };
     return cmocka_run_group_tests_name("og_sched", tests, NULL, NULL);
 }
