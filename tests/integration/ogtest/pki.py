@@ -95,6 +95,7 @@ class PKI:
         self.index = os.path.join(base_dir, 'index.txt')
         write_file(self.index + '.attr', 'unique_subject = no\n')
         self.leaves = {}
+        self._by_serial = {}  # serial -> Leaf of self.leaves: the front looks one up per request
         self._index_rows = []
         self._lock = threading.Lock()
         now = _utcnow()
@@ -166,14 +167,14 @@ class PKI:
         url = self.ocsp_url if ocsp_url is USE_DEFAULT_URL else ocsp_url
         leaf = self._issue_leaf(name, key_type, dns or [f'{name}.localhost'], url, must_staple, revoked, days)
         self.leaves[name] = leaf
+        self._by_serial[leaf.serial] = leaf
         return leaf
 
     def by_serial(self, serial):
         """The Leaf (including plainleaf) with this serial number, or None."""
-        for leaf in [self.plainleaf, *self.leaves.values()]:
-            if leaf.serial == serial:
-                return leaf
-        return None
+        if self.plainleaf is not None and self.plainleaf.serial == serial:
+            return self.plainleaf
+        return self._by_serial.get(serial)
 
     def _issue_leaf(self, name, key_type, dns, ocsp_url, must_staple, revoked, days=90):
         now = _utcnow()

@@ -84,6 +84,16 @@ def _load_pair(cert_path, key_path):
     return cert, key
 
 
+def _no_nonce(der):
+    try:
+        ocsp.load_der_ocsp_request(der).extensions.get_extension_for_class(x509.OCSPNonce)
+    except x509.ExtensionNotFound:
+        return True
+    except ValueError:
+        return False
+    return False
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_version = 'og-ocsp-front/1'
 
@@ -145,8 +155,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._trickle(front.answer(der), stopped)
             else:  # ok, slow (after its delay), wrongtype
                 ctype = 'text/html' if mode == 'wrongtype' else OCSP_RESPONSE_TYPE
-                body = front.forge(der, serial, 'built') if front.builder == 'python' else front.answer(der)
-                self._send(200, ctype, body)
+                self._send(200, ctype, front.built(der, serial))
         except (BrokenPipeError, ConnectionResetError) as e:
             front.log(f'client went away: {e!r}')
         finally:
@@ -224,7 +233,10 @@ class OcspFront:
         self.log_path = os.path.join(self.dir, 'requests.log')
         self._lock = threading.Lock()
         self.builder = 'openssl'  # 'ok'/'slow' answers: a real `openssl ocsp`, or 'python': the same
-        # answer built here (about ten times cheaper: for benchmarks with thousands of certificates)
+        # answer built here (about ten times cheaper: for benchmarks with thousands of certificates),
+        # or 'prebuilt': built here once per certificate (prebuild()) and then served from memory, for
+        # benchmarks of the server's own capacity (a responder that costs no CPU of the machine)
+        self._prebuilt = {}
         self.keepalive = False  # answer as HTTP/1.1 and keep connections open
         self.connections = 0  # TCP connections accepted
         self.embed_chain = False  # FORGED modes: embed the intermediate and the root beside the signer
@@ -348,6 +360,25 @@ class OcspFront:
             for path in (req_path, resp_path):
                 if os.path.exists(path):
                     os.unlink(path)
+
+    def built(self, der, serial):
+        """The answer to an 'ok'/'slow' request, by self.builder."""
+        if self.builder == 'openssl':
+            return self.answer(der)
+        if self.builder == 'prebuilt' and serial is not None and _no_nonce(der):
+            body = self._prebuilt.get(serial)
+            if body is None:
+                body = self._prebuilt[serial] = self.forge(der, serial, 'built')
+            return body
+        return self.forge(der, serial, 'built')
+
+    def prebuild(self, leaves):
+        """Build and keep the answer for each leaf (builder 'prebuilt'), as for a SHA-1 CertID request."""
+        issuer, _ = _load_pair(self.pki.inter_pem, self.pki.inter_key)
+        for leaf in leaves:
+            req = ocsp.OCSPRequestBuilder().add_certificate(leaf.certificate, issuer, hashes.SHA1()).build()
+            der = req.public_bytes(serialization.Encoding.DER)
+            self._prebuilt[leaf.serial] = self.forge(der, leaf.serial, 'built')
 
     def forge(self, der, serial, mode):
         """A signed response for one of the FORGED modes (unauthorized if the serial is not a PKI leaf)."""
