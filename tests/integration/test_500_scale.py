@@ -155,12 +155,12 @@ def test_a_response_outgrowing_its_table_slot_is_still_stapled(httpd_factory, pk
 
 
 def test_keep_alive_reuses_connections_to_a_responder(httpd_factory, pki, front):
-    # setup: 150 certificates (more than the 64 exchanges in flight for one responder), a responder
+    # setup: 300 certificates (more than the 128 exchanges in flight for one responder), a responder
     # speaking HTTP/1.1 that keeps connections open and answers each request after 100 ms, counting
     # the TCP connections it accepts.
     # expectation: every certificate is asked once and stapled, over fewer connections than requests
     # (each connection carried several; 0.1.0 opened one per request)
-    names = [f'budget{i}' for i in range(150)]
+    names = [f'budget{i}' for i in range(300)]
     for name in names:
         if name not in pki.leaves:
             pki.add_leaf(name, key_type='ec')
