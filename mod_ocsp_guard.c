@@ -264,7 +264,7 @@ static int og_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
     (void)plog;
     /* 1. The dry run of the first start: nothing is fetched or created. The
      *    policy, and check_config's findings, into the error log this time. */
-    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG || !g) {
+    if (guard_dry_run() || !g) {
         return OK;
     }
     g->s = s;
@@ -320,7 +320,7 @@ static int og_hook_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t 
     }
     /* the dry run of a start reads no certificate file unless it could stop
      * the server; -t and the real pass read them all */
-    guard_check_collect(g, s, test || ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG);
+    guard_check_collect(g, s, test || !guard_dry_run());
     return guard_check_log(g, s, test, ptemp) ? HTTP_INTERNAL_SERVER_ERROR : OK;
 }
 

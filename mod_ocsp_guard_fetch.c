@@ -559,7 +559,7 @@ static void responder_noted(guard_t *g, guard_responder_t *r, guard_job_t *j, ap
                          "follow at debug level",
                          r->url, r->last_error, r->nentries,
                          apr_time_sec(og_sched_probe_delay(&g->policy, 1, 1)),
-                         apr_time_sec(og_sched_probe_delay(&g->policy, 1000, 1)),
+                         apr_time_sec(og_sched_probe_cap(&g->policy, 1)),
                          apr_time_sec(g->policy.retry_min));
         }
         return;

@@ -6,6 +6,7 @@
 
 #include <httpd.h>
 #include <http_config.h>
+#include <http_core.h>
 #include <http_log.h>
 #include <ap_socache.h>
 #include <apr_global_mutex.h>
@@ -222,6 +223,13 @@ void guard_entry_apply(guard_t *g, guard_entry_t *e, server_rec *s, og_source_e 
 void guard_entry_schedule(guard_t *g, guard_entry_t *e, apr_time_t now);
 void guard_entry_publish(guard_t *g, guard_entry_t *e, server_rec *s, apr_pool_t *p);
 int guard_entry_stapleable(const guard_entry_t *e, apr_time_t now);
+
+/* The dry run of the first start (its configuration is read, checked and
+ * thrown away; the real pass follows): nothing is fetched, parsed or created. */
+static APR_INLINE int guard_dry_run(void)
+{
+    return ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG;
+}
 void guard_entry_check_expiry(guard_t *g, guard_entry_t *e, server_rec *s, apr_time_t now,
                            apr_pool_t *p);
 void guard_entry_install(guard_t *g, guard_entry_t *e, const og_record_t *rec,

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include <apr_strings.h>
-#include <http_core.h>
 #include <http_ssl.h>
 
 #include "mod_ocsp_guard_private.h"
@@ -31,7 +30,7 @@ static int og_hook_ocsp_prime(server_rec *s, apr_pool_t *p, const char *id,
     if (!g || !guard_sconf_enabled(sc) || id_len != OG_CERT_ID_LEN) {
         return DECLINED;
     }
-    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
+    if (guard_dry_run()) {
         /* the dry run of the first start serves nothing and our post-config
          * skips it: parsing every certificate here would only double the cost
          * of a start with thousands (the real pass reads and judges each) */

@@ -91,16 +91,21 @@ apr_time_t og_sched_next(const og_sched_policy_t *pol, const og_sched_state_t *s
     return due;
 }
 
+apr_interval_time_t og_sched_probe_cap(const og_sched_policy_t *pol, int unstapled)
+{
+    apr_interval_time_t cap = pol->retry_min > OG_SCHED_PROBE_FIRST ? pol->retry_min
+                                                                     : OG_SCHED_PROBE_FIRST;
+
+    return unstapled && cap > OG_SCHED_PROBE_UNSTAPLED ? OG_SCHED_PROBE_UNSTAPLED : cap;
+}
+
 apr_interval_time_t og_sched_probe_delay(const og_sched_policy_t *pol, int failed_probes,
                                          int unstapled)
 {
     apr_interval_time_t d = OG_SCHED_PROBE_FIRST;
-    apr_interval_time_t cap = pol->retry_min > d ? pol->retry_min : d;
+    apr_interval_time_t cap = og_sched_probe_cap(pol, unstapled);
     int i;
 
-    if (unstapled && cap > OG_SCHED_PROBE_UNSTAPLED) {
-        cap = OG_SCHED_PROBE_UNSTAPLED;
-    }
     for (i = 1; i < failed_probes && d < cap; i++) {
         d *= 2;
     }

@@ -60,5 +60,7 @@ apr_time_t og_sched_next(const og_sched_policy_t *pol, const og_sched_state_t *s
 #define OG_SCHED_PROBE_UNSTAPLED apr_time_from_sec(5)
 apr_interval_time_t og_sched_probe_delay(const og_sched_policy_t *pol, int failed_probes,
                                          int unstapled);
+/* The longest og_sched_probe_delay gives, however many probes failed. */
+apr_interval_time_t og_sched_probe_cap(const og_sched_policy_t *pol, int unstapled);
 
 #endif /* OG_SCHED_H */

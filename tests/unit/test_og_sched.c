@@ -163,8 +163,11 @@ static void test_sched_probe_delay_stays_short_while_nothing_is_stapled(void **s
     assert_int_equal(og_sched_probe_delay(&pol, 2, 1), apr_time_from_sec(4));
     assert_int_equal(og_sched_probe_delay(&pol, 3, 1), OG_SCHED_PROBE_UNSTAPLED);
     assert_int_equal(og_sched_probe_delay(&pol, 1000000, 1), OG_SCHED_PROBE_UNSTAPLED);
+    assert_int_equal(og_sched_probe_cap(&pol, 1), OG_SCHED_PROBE_UNSTAPLED);
+    assert_int_equal(og_sched_probe_cap(&pol, 0), pol.retry_min);
     pol.retry_min = apr_time_from_sec(3);
     assert_int_equal(og_sched_probe_delay(&pol, 9, 1), apr_time_from_sec(3));
+    assert_int_equal(og_sched_probe_cap(&pol, 1), apr_time_from_sec(3));
 }
 
 int main(void)
