@@ -8,6 +8,7 @@
 #include <apr_pools.h>
 #include <apr_time.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <openssl/ocsp.h>
 
 #include "og_fmt.h"
@@ -36,13 +37,16 @@ typedef struct og_cert_t {
 typedef struct og_issuers_t og_issuers_t;
 og_issuers_t *og_issuers_make(apr_pool_t *p);
 
-/* The issuer of `leaf` among the certificates of `pem` (PEM text, parsed
+/* The issuer of a certificate with this issuer name and authority key
+ * identifier (may be NULL) among the certificates of `pem` (PEM text, parsed
  * once per distinct text), or NULL; the reference stays the cache's. */
-X509 *og_issuers_in_pem(og_issuers_t *is, const char *pem, apr_size_t len, X509 *leaf);
+X509 *og_issuers_in_pem(og_issuers_t *is, const char *pem, apr_size_t len,
+                        const X509_NAME *name, const AUTHORITY_KEYID *akid);
 
 /* The same for the certificates of a file (a chain or CA bundle, at most
  * 1000 of them, read once per path); NULL when unreadable or not found. */
-X509 *og_issuers_in_file(og_issuers_t *is, const char *path, X509 *leaf);
+X509 *og_issuers_in_file(og_issuers_t *is, const char *path, const X509_NAME *name,
+                         const AUTHORITY_KEYID *akid);
 
 /* Parse `pem` (certificate, then chain). The issuer is the first chain
  * certificate that issued the leaf; with `shared` (may be NULL), a chain
@@ -52,10 +56,12 @@ apr_status_t og_cert_from_pem(og_cert_t **pcert, const char **perr,
                               apr_pool_t *p, const char *pem, apr_size_t len,
                               og_issuers_t *shared);
 
-/* What we keep of an X509 (not the X509 itself), with an optional issuer
- * (a reference is taken). */
-apr_status_t og_cert_from_x509(og_cert_t **pcert, const char **perr,
-                               apr_pool_t *p, X509 *cert, X509 *issuer);
+/* og_cert_from_pem for a certificate file's text: the issuer is looked for
+ * after the leaf, then in chain_file, then in ca_file (either may be NULL);
+ * with pself, *pself says whether the leaf is self-signed. */
+apr_status_t og_cert_read(og_cert_t **pcert, int *pself, const char **perr, apr_pool_t *p,
+                          const char *pem, apr_size_t len, og_issuers_t *shared,
+                          const char *chain_file, const char *ca_file);
 
 /* The CertID of the certificate for digest md (the caller frees it), or
  * NULL without an issuer. */

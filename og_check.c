@@ -109,22 +109,15 @@ static void rule_stapling_cache(apr_pool_t *p, const og_conf_t *c, apr_array_hea
 og_certinfo_t og_check_read_cert(apr_pool_t *p, const char *path, const char *chain_file,
                                  const char *ca_file, og_issuers_t *shared)
 {
-    static const char end[] = "-----END CERTIFICATE-----";
     og_certinfo_t ci;
     apr_file_t *f = NULL;
     apr_finfo_t fi;
     char *text = NULL;
-    const char *rest;
     apr_size_t len = 0;
-    BIO *bio = NULL;
-    X509 *leaf = NULL;
     og_cert_t *c;
     const char *err;
 
     memset(&ci, 0, sizeof(ci));
-    if (!shared) {
-        shared = og_issuers_make(p);
-    }
     if (apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, 0, p) != APR_SUCCESS
         || apr_file_info_get(&fi, APR_FINFO_SIZE, f) != APR_SUCCESS
         || fi.size <= 0 || fi.size > OG_CHECK_MAX_CERT_FILE
@@ -138,35 +131,18 @@ og_certinfo_t og_check_read_cert(apr_pool_t *p, const char *path, const char *ch
     }
     apr_file_close(f);
     text[len] = '\0';
-    if (!(bio = BIO_new_mem_buf(text, (int)len))
-        || !(leaf = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+    if (og_cert_read(&c, &ci.self_signed, &err, p, text, len, shared, chain_file, ca_file)
+        != APR_SUCCESS) {
         ci.error = "holds no PEM certificate";
-        BIO_free(bio);
-        ERR_clear_error();
         return ci;
     }
-    BIO_free(bio);
     ci.has_cert = 1;
-    if ((rest = memmem(text, len, end, sizeof(end) - 1))) {
-        rest += sizeof(end) - 1;
-    }
-    /* its own issuer (the name, and its own key's signature): Debian's
-     * snakeoil, a test server's; no CA runs a responder for it */
-    ci.self_signed = X509_check_issued(leaf, leaf) == X509_V_OK
-                     && X509_verify(leaf, X509_get0_pubkey(leaf)) == 1;
-    ERR_clear_error();
-    ci.has_issuer = (rest && og_issuers_in_pem(shared, rest, len - (apr_size_t)(rest - text),
-                                               leaf))
-                    || og_issuers_in_file(shared, chain_file, leaf)
-                    || og_issuers_in_file(shared, ca_file, leaf);
-    if (og_cert_from_x509(&c, &err, p, leaf, NULL) == APR_SUCCESS) {
-        ci.subject = c->subject;
-        ci.issuer_name = c->issuer_name;
-        ci.serial_hex = c->serial_hex;
-        ci.ocsp_url = c->ocsp_url;
-        ci.must_staple = c->must_staple;
-    }
-    X509_free(leaf);
+    ci.has_issuer = c->issuer != NULL;
+    ci.subject = c->subject;
+    ci.issuer_name = c->issuer_name;
+    ci.serial_hex = c->serial_hex;
+    ci.ocsp_url = c->ocsp_url;
+    ci.must_staple = c->must_staple;
     return ci;
 }
 

@@ -1,10 +1,15 @@
-/* test_og_cert.c: og_cert_from_pem: id, issuer from the chain, AIA URL,
- * Must-Staple, names and serial; bad input. */
+/* test_og_cert.c: og_cert_from_pem and og_cert_read: id, issuer from the
+ * chain (by name and key identifier) or a chain file, AIA URL, Must-Staple,
+ * names and serial, self-signed leaves; bad input. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <apr_general.h>
 
@@ -141,6 +146,71 @@ static void test_cert_chains_are_parsed_once_and_shared(void **state)
     free(p3);
 }
 
+/* Two CAs of one name (a re-keyed intermediate): the issuer is the one whose
+ * key identifier the leaf names, wherever it is in the chain. */
+static void test_cert_issuer_is_chosen_by_key_identifier(void **state)
+{
+    tp_ident_t rekeyed = tp_make("Test CA", NULL, 2, (tp_opts_t){ .is_ca = 1 });
+    size_t l1, l2;
+    char *p1 = tp_pem_chain(leaf.cert, rekeyed.cert, &l1);
+    char *p2 = tp_pem_chain(ca.cert, NULL, &l2);
+    char *pem = malloc(l1 + l2 + 1);
+    og_cert_t *c, *only;
+    const char *err;
+
+    (void)state;
+    memcpy(pem, p1, l1);
+    memcpy(pem + l1, p2, l2 + 1);
+    assert_int_equal(og_cert_from_pem(&c, &err, pool, pem, l1 + l2, NULL), APR_SUCCESS);
+    assert_non_null(c->issuer);
+    assert_int_equal(X509_cmp(c->issuer, ca.cert), 0);
+    /* the re-keyed CA alone: same name, other key: not the issuer */
+    assert_int_equal(og_cert_from_pem(&only, &err, pool, p1, l1, NULL), APR_SUCCESS);
+    assert_null(only->issuer);
+    free(p1);
+    free(p2);
+    free(pem);
+    tp_free(&rekeyed);
+}
+
+/* og_cert_read (the -t check's reader): the issuer from a chain file when the
+ * certificate file has none; self-signed said only of a self-signed leaf. */
+static void test_cert_read_chain_file_and_self_signed(void **state)
+{
+    tp_ident_t self = tp_make("self.localhost", NULL, 7, (tp_opts_t){ 0 });
+    char path[] = "/tmp/test_og_cert_chain_XXXXXX";
+    int fd = mkstemp(path);
+    size_t lc, ll, ls;
+    char *chain = tp_pem_chain(ca.cert, NULL, &lc);
+    char *alone = tp_pem_chain(leaf.cert, NULL, &ll);
+    char *selfpem = tp_pem_chain(self.cert, NULL, &ls);
+    og_cert_t *c;
+    const char *err;
+    int is_self = -1;
+
+    (void)state;
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, chain, lc), (ssize_t)lc);
+    close(fd);
+    assert_int_equal(og_cert_read(&c, &is_self, &err, pool, alone, ll, NULL, NULL, NULL),
+                     APR_SUCCESS);
+    assert_null(c->issuer);
+    assert_int_equal(is_self, 0);
+    assert_int_equal(og_cert_read(&c, &is_self, &err, pool, alone, ll, NULL, "/nonexistent",
+                                  path), APR_SUCCESS);
+    assert_non_null(c->issuer);
+    assert_int_equal(X509_cmp(c->issuer, ca.cert), 0);
+    assert_int_equal(og_cert_read(&c, &is_self, &err, pool, selfpem, ls, NULL, NULL, NULL),
+                     APR_SUCCESS);
+    assert_int_equal(is_self, 1);
+    assert_string_equal(c->subject, "CN=self.localhost");
+    unlink(path);
+    free(chain);
+    free(alone);
+    free(selfpem);
+    tp_free(&self);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -151,6 +221,8 @@ int main(void)
         cmocka_unit_test(test_cert_without_issuer_in_chain),
         cmocka_unit_test(test_cert_garbage_is_an_error),
         cmocka_unit_test(test_cert_chains_are_parsed_once_and_shared),
+        cmocka_unit_test(test_cert_issuer_is_chosen_by_key_identifier),
+        cmocka_unit_test(test_cert_read_chain_file_and_self_signed),
     };
     int rv;
 
