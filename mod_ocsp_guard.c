@@ -89,7 +89,8 @@ static int step_requests(guard_t *g, server_rec *s, apr_pool_t *pconf, apr_pool_
                        "many CAs no longer run OCSP)");
             continue;
         }
-        if (og_ocsp_request_der(&e->req_der, &e->req_len, pconf, e->cert) != APR_SUCCESS) {
+        if (!e->req_der /* built at its prime for an early exchange */
+            && og_ocsp_request_der(&e->req_der, &e->req_len, pconf, e->cert) != APR_SUCCESS) {
             GUARD_ELOG(APLOG_ERR, 0, s, e, ptemp, OGLOGNO(00019)
                        "cannot build an OCSP request; it is served without a staple");
         }
@@ -286,12 +287,14 @@ static int og_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
     /* 3. The shared cache the children read, and the counters. */
     guard_metrics_post_config(g, s, pconf);
     if (guard_cache_post_config(g, s, pconf, ptemp) != APR_SUCCESS) {
+        guard_early_end(g);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     /* 4. The store. */
     stored = step_store(g, s, pconf, ptemp);
     /* 5. The prefetch; then the handshake table, sized from the responses. */
     step_prefetch(g, s, ptemp);
+    guard_early_end(g); /* no thread of it crosses the fork */
     step_cert_expiry(g, s, ptemp);
     guard_cache_table(g, s, pconf, ptemp);
     /* 6. The store gets what was fetched (written as the User, never by

@@ -29,22 +29,12 @@
 #include "mod_ocsp_guard_private.h"
 #include "og_workq.h"
 
-/* exchanges in flight at once, and for one responder: 10,000 certificates of
- * one CA whose responder takes 50 ms are asked within the 10 s prefetch with
- * 128 (bench/scale.py --prebuilt: all 10,000 in 9.5 s; a front without
- * keep-alive: 9,543 of them, and 8,092 with 64 in flight); the
- * threads start as jobs come, each with a 512 KB stack of its own */
-#define GUARD_FETCH_THREADS        160
-#define GUARD_FETCH_PER_RESPONDER  128
 /* how long a fleet claim lasts: about the longest a normal exchange takes */
 #define GUARD_FETCH_CLAIM          apr_time_from_sec(2)
 /* how long a refresher that ends waits for its exchanges in flight */
 #define GUARD_FETCH_EXIT_WAIT      apr_time_from_sec(2)
 /* not worth starting an exchange with less than this left */
 #define GUARD_FETCH_MIN_LEFT       apr_time_from_msec(500)
-/* consecutive failed exchanges after which queued jobs of a responder are
- * held back instead of asked (the probe is asked regardless) */
-#define GUARD_FETCH_HOLD_AFTER     3
 
 typedef struct guard_job_t {
     guard_entry_t *leader;
@@ -154,7 +144,7 @@ static void job_run(void *data, void *baton)
     guard_entry_t *e = j->leader;
     og_fetch_req_t req;
     apr_time_t own = apr_time_now() + apr_time_from_sec(e->timeout_s);
-    int fd = -1;
+    int fd = -1, early;
 
     (void)baton;
     if (apr_pool_create_unmanaged_ex(&j->pool, NULL, NULL) != APR_SUCCESS) {
@@ -168,6 +158,17 @@ static void job_run(void *data, void *baton)
     }
     if (j->fleet && fleet_first(j, e, own)) {
         return; /* taken from the fleet, or another server fetches it */
+    }
+    /* the exchange this start began at the certificate's prime, if any:
+     * its answer is this job's, judged below as any other */
+    early = guard_early_take(e, &j->fetch, j->pool,
+                             j->deadline && j->deadline < own ? j->deadline : own);
+    if (early < 0) {
+        j->cut = 1;
+        return;
+    }
+    if (early) {
+        goto answered;
     }
     if (!j->probe && __atomic_load_n(&e->resp->fails, __ATOMIC_RELAXED)
                      >= GUARD_FETCH_HOLD_AFTER) {
@@ -212,6 +213,7 @@ static void job_run(void *data, void *baton)
         j->cut = 1;
         return;
     }
+answered:
     if (og_attempt_responder_failed(&j->fetch)) {
         __atomic_add_fetch(&e->resp->fails, 1, __ATOMIC_RELAXED);
     }

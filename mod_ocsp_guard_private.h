@@ -97,6 +97,21 @@ typedef enum {
     GUARD_URL_OVERRIDE              /* OCSPGuardResponderOverride, at override_at */
 } guard_url_from_e;
 
+/* exchanges in flight at once, and for one responder: 10,000 certificates of
+ * one CA whose responder takes 50 ms are asked within the 10 s prefetch with
+ * 128 (bench/scale.py --prebuilt: all 10,000 in 9.5 s; a front without
+ * keep-alive: 9,543 of them, and 8,092 with 64 in flight); the
+ * threads start as jobs come, each with a 512 KB stack of its own */
+#define GUARD_FETCH_THREADS        160
+#define GUARD_FETCH_PER_RESPONDER  128
+/* consecutive failed exchanges after which queued jobs of a responder are
+ * held back instead of asked (the probe is asked regardless) */
+#define GUARD_FETCH_HOLD_AFTER     3
+
+/* exchanges started at a certificate's prime (mod_ocsp_guard_early.c) */
+typedef struct guard_early_set_t guard_early_set_t;
+typedef struct guard_early_t guard_early_t;
+
 typedef struct guard_entry_t {
     og_cert_t *cert;
     apr_array_header_t *vhosts;     /* server_rec * using this certificate */
@@ -133,6 +148,8 @@ typedef struct guard_entry_t {
     guard_responder_t *resp;        /* NULL without a URL or request */
     const char *req_key;            /* URL and request: same key, same answer */
     int inflight;                   /* a job of the fetcher has it */
+    guard_early_t *early;           /* its exchange started at its prime, until
+                                     * the prefetch takes it (parent only) */
 } guard_entry_t;
 
 
@@ -143,6 +160,8 @@ typedef struct guard_t {
     apr_hash_t *by_id;              /* cert id (20 bytes) -> guard_entry_t * */
     og_issuers_t *issuers;          /* parsed chains, shared by their certificates */
     apr_array_header_t *entries;    /* guard_entry_t *, in priming order */
+    guard_early_set_t *early;       /* exchanges started at the primes, until
+                                     * post-config's prefetch ends */
     const ap_socache_provider_t *cache;
     ap_socache_instance_t *cache_inst;
     const char *cache_desc;
@@ -259,6 +278,14 @@ apr_array_header_t *guard_fetch_prefetch(guard_t *g, apr_time_t deadline, int *p
 void guard_fetch_start(guard_t *g);
 void guard_fetch_tick(guard_t *g, apr_pool_t *ptemp);
 void guard_fetch_stop(guard_t *g);
+
+/* the prefetch's exchanges started at the primes (mod_ocsp_guard_early.c):
+ * one for a new entry, if it can only be the prefetch's; the prefetch's job
+ * takes its answer (1: res filled, body in p; 0: nothing, ask yourself; -1:
+ * still asking at `until`); all of it ends after the prefetch */
+void guard_early_prime(guard_t *g, guard_entry_t *e);
+int guard_early_take(guard_entry_t *e, og_fetch_res_t *res, apr_pool_t *p, apr_time_t until);
+void guard_early_end(guard_t *g);
 
 /* the fleet cache (mod_ocsp_guard_fleet.c): untrusted storage shared by
  * servers, never read by handshakes. open/close: by the thread that pushes

@@ -24,7 +24,7 @@ static int og_hook_ocsp_prime(server_rec *s, apr_pool_t *p, const char *id,
     guard_entry_t *e;
     og_cert_t *cert;
     const char *err;
-    int i;
+    int i, fresh = 0;
 
     (void)p;
     if (!g || !guard_sconf_enabled(sc) || id_len != OG_CERT_ID_LEN) {
@@ -60,6 +60,7 @@ static int og_hook_ocsp_prime(server_rec *s, apr_pool_t *p, const char *id,
         e->timeout_s = guard_sconf_timeout(sc);
         APR_ARRAY_PUSH(g->entries, guard_entry_t *) = e;
         apr_hash_set(g->by_id, cert->id, OG_CERT_ID_LEN, e);
+        fresh = 1;
     }
     for (i = 0; i < e->vhosts->nelts; i++) {
         if (APR_ARRAY_IDX(e->vhosts, i, server_rec *) == s) {
@@ -72,6 +73,10 @@ static int og_hook_ocsp_prime(server_rec *s, apr_pool_t *p, const char *id,
         e->url = sc->override_url;
         e->url_from = GUARD_URL_OVERRIDE;
         e->override_at = sc->override_at;
+    }
+    if (fresh) {
+        /* its prefetch exchange starts now, while mod_ssl loads the others */
+        guard_early_prime(g, e);
     }
     ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, OGLOGNO(00008)
                  "%s: stapling certificate %s (serial %s, id %s)", guard_server_desc(p, s),

@@ -3,6 +3,7 @@ stapling kept out of the handshake, and a responder that comes back after an out
 
 Speed is measured by bench/, not here: these tests assert what clients received and what the log says.
 """
+import datetime
 import re
 import threading
 import time
@@ -30,8 +31,7 @@ def test_graceful_restarts_under_load_never_lose_a_staple(httpd_factory, pki, fr
     # setup: 6 certificates stapled; three clients handshake in a loop while the server is gracefully
     # restarted 4 times. 0.1.0 took the socache's global mutex in every get_resp: under the worker MPM
     # a few handshakes per ~15,000 got no staple when the lock failed during a restart.
-    # expectation: every handshake verified and stapled, on each MPM; the handshake path logs no lock
-    # failure
+    # expectation: every handshake verified and stapled, on each MPM; the module logs no failure
     names = [f'budget{i}' for i in range(6)]
     for name in names:
         if name not in pki.leaves:
@@ -60,7 +60,12 @@ def test_graceful_restarts_under_load_never_lose_a_staple(httpd_factory, pki, fr
     assert len(results) >= 50, len(results)  # 10 before the first restart, 10 after each
     assert not failed, failed[:5]
     assert not unstapled, f'{len(unstapled)} of {len(results)} handshakes unstapled: {unstapled[:5]}'
-    assert not httpd.log_lines('AH02026')
+    # the handshake path takes no lock: nothing of ours fails. mod_ssl's own session cache may log
+    # AH02026 in this window (EDEADLK: Linux's deadlock detection for fcntl locks, the tests' Mutex
+    # type, counts a process' threads as one owner: its accept mutex and session cache lock); it
+    # costs a session resumption, not a staple, and is not this module's
+    assert not httpd.log_lines('[ocsp_guard:', 'warn', 'error', 'crit', 'alert', 'emerg')
+    print(f'{mpm}: {len(results)} handshakes, mod_ssl AH02026 lines: {len(httpd.log_lines("AH02026"))}')
 
 
 def test_mod_ssl_stapling_vhost_never_fetches_in_the_handshake(httpd_factory, pki, front):
@@ -174,4 +179,50 @@ def test_keep_alive_reuses_connections_to_a_responder(httpd_factory, pki, front)
     assert front.connections < front.count, (front.connections, front.count)
     unstapled = [n for n in names[:10] if not s_client(httpd.https_port, f'{n}.localhost', pki.root_pem).stapled]
     assert not unstapled
+    assert not httpd.log_lines('[ocsp_guard:', 'warn', 'error')
+
+
+def _log_time(line):
+    """time.time() of an error log line ('[Thu Dec 03 09:18:25.862506 2026] ...', local time)."""
+    stamp = line[1:line.index(']')]
+    return datetime.datetime.strptime(stamp, '%a %b %d %H:%M:%S.%f %Y').timestamp()
+
+
+def test_prefetch_exchanges_start_while_mod_ssl_loads_the_certificates(httpd_factory, pki, front):
+    # setup: 200 certificates, a responder that answers after 50 ms; the error log has each
+    # certificate's prime by mod_ssl (OG00008, debug), which mod_ssl does one after the other in its
+    # post-config, before the prefetch's own step.
+    # expectation: the first request reaches the responder before mod_ssl primed the last certificate
+    # (the exchange starts at the certificate's prime; OG00083 counts them), every certificate is asked
+    # exactly once and stapled at the first handshake; a full restart on the filled store starts no
+    # exchange and asks nothing
+    names = [f'budget{i}' for i in range(200)]
+    for name in names:
+        if name not in pki.leaves:
+            pki.add_leaf(name, key_type='ec')
+    front.keepalive = True
+    front.mode = 'slow'
+    front.delay = 0.05
+    front.reset()
+    httpd = httpd_factory()
+    httpd.serve(''.join(httpd.vhost(name, f'{name}.localhost') for name in names))
+    primes = httpd.log_lines('OG00008')
+    assert len(primes) >= len(names)
+    first_request, last_prime = min(front.request_times), _log_time(primes[-1])
+    assert first_request < last_prime, (first_request, last_prime)
+    serials = [r[3] for r in front.requests]
+    assert len(serials) == len(names) and len(set(serials)) == len(names)
+    early = httpd.log_lines('OG00083')
+    assert early and f'{len(names)} exchange(s)' in early[-1], early
+    assert '200 stapled' in httpd.log_lines('OG00020')[-1]
+    unstapled = [n for n in names[:10] if not s_client(httpd.https_port, f'{n}.localhost', pki.root_pem).stapled]
+    assert not unstapled
+    httpd.stop()
+    front.reset()
+    mark = httpd.log_mark()
+    rc, out = httpd.start()
+    assert rc == 0, out
+    assert front.count == 0
+    assert 'OG00083' not in httpd.error_log()[mark:]
+    assert '200 from the store' in httpd.log_lines('OG00020')[-1]
     assert not httpd.log_lines('[ocsp_guard:', 'warn', 'error')

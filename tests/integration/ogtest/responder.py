@@ -245,6 +245,7 @@ class OcspFront:
         self.max_inflight = 0  # the most at once since the last reset()
         self._mode = 'ok'
         self._requests = []
+        self.request_times = []  # time.time() of each request's arrival
         self._server = None
         self._thread = None
 
@@ -281,6 +282,7 @@ class OcspFront:
     def reset(self):
         with self._lock:
             self._requests.clear()
+            self.request_times.clear()
             self.redirects_followed = 0
             self.max_inflight = self.inflight
             self.connections = 0
@@ -329,6 +331,7 @@ class OcspFront:
     def record(self, method, path, der, serial, mode):
         with self._lock:
             self._requests.append((method, len(path), der, serial))
+            self.request_times.append(time.time())
             if path.startswith(REDIRECT_PREFIX + '/'):
                 self.redirects_followed += 1
         self.log(f'{method} path_len={len(path)} der_len={len(der)} '
