@@ -145,6 +145,7 @@ static void step_prefetch(guard_t *g, server_rec *s, apr_pool_t *ptemp)
     /* held back (a responder not answering) is said once per responder,
      * OG00064; not counted here */
     (void)held;
+    guard_early_drain(g); /* from here on, the prefetch's own limits */
     left = guard_fetch_prefetch(g, now + apr_time_from_sec(g->prefetch_timeout), &held, &cut,
                                 ptemp);
     if (!left->nelts) {
@@ -344,6 +345,10 @@ static void og_hook_child_init(apr_pool_t *p, server_rec *s)
 static void og_register_hooks(apr_pool_t *p)
 {
     static const char *const after_ssl[] = { "mod_ssl.c", NULL };
+    /* modules that fork in their post-config: after ours, whose threads
+     * (mod_ocsp_guard_early.c, the prefetch) have ended by then */
+    static const char *const before_forks[] = { "mod_cgid.c", "mod_fcgid.c", "mod_wsgi.c",
+                                                NULL };
 
     (void)p;
     /* a fresh registry per configuration generation */
@@ -351,7 +356,7 @@ static void og_register_hooks(apr_pool_t *p)
     /* the stapling diagnostics, for apachectl -t and every start */
     ap_hook_check_config(og_hook_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     /* after mod_ssl primed the certificates: cache, prefetch */
-    ap_hook_post_config(og_hook_post_config, after_ssl, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(og_hook_post_config, after_ssl, before_forks, APR_HOOK_MIDDLE);
     /* attach the cache mutex in every child */
     ap_hook_child_init(og_hook_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     /* mod_ssl's prime and get-resp hooks */

@@ -300,6 +300,14 @@ int guard_early_take(guard_entry_t *e, og_fetch_res_t *res, apr_pool_t *p, apr_t
     return 1;
 }
 
+void guard_early_drain(guard_t *g)
+{
+    if (g->early && g->early->q) {
+        /* not started yet: their prefetch jobs ask (under its limits) */
+        og_workq_drop_queued(g->early->q);
+    }
+}
+
 void guard_early_end(guard_t *g)
 {
     guard_early_set_t *set = g->early;

@@ -282,9 +282,11 @@ void guard_fetch_stop(guard_t *g);
 /* the prefetch's exchanges started at the primes (mod_ocsp_guard_early.c):
  * one for a new entry, if it can only be the prefetch's; the prefetch's job
  * takes its answer (1: res filled, body in p; 0: nothing, ask yourself; -1:
- * still asking at `until`); all of it ends after the prefetch */
+ * still asking at `until`); none starts once the prefetch does (drain); all
+ * of it ends after the prefetch */
 void guard_early_prime(guard_t *g, guard_entry_t *e);
 int guard_early_take(guard_entry_t *e, og_fetch_res_t *res, apr_pool_t *p, apr_time_t until);
+void guard_early_drain(guard_t *g);
 void guard_early_end(guard_t *g);
 
 /* the fleet cache (mod_ocsp_guard_fleet.c): untrusted storage shared by
