@@ -46,6 +46,15 @@ static apr_status_t registry_cleanup(void *data)
     return APR_SUCCESS;
 }
 
+/* A start that fails after mod_ssl primed some certificates (a key that does
+ * not match, in a later virtual host) destroys pconf with early exchanges in
+ * flight: they end (bounded by their deadlines) before its memory goes. */
+static apr_status_t early_cleanup(void *data)
+{
+    guard_early_end(data);
+    return APR_SUCCESS;
+}
+
 /* A fresh registry per configuration generation. */
 static int og_hook_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
@@ -59,6 +68,7 @@ static int og_hook_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *p
     g->entries = apr_array_make(pconf, 16, sizeof(guard_entry_t *));
     registry = g;
     apr_pool_cleanup_register(pconf, g, registry_cleanup, apr_pool_cleanup_null);
+    apr_pool_pre_cleanup_register(pconf, g, early_cleanup);
     return ap_mutex_register(pconf, GUARD_MUTEX_TYPE, NULL, APR_LOCK_DEFAULT, 0);
 }
 

@@ -226,3 +226,38 @@ def test_prefetch_exchanges_start_while_mod_ssl_loads_the_certificates(httpd_fac
     assert 'OG00083' not in httpd.error_log()[mark:]
     assert '200 from the store' in httpd.log_lines('OG00020')[-1]
     assert not httpd.log_lines('[ocsp_guard:', 'warn', 'error')
+
+
+def test_a_restart_failing_in_mod_ssl_with_exchanges_in_flight_exits_cleanly(httpd_factory, pki, front):
+    # setup: a running server; its configuration then gets 40 new certificates (nothing stored for
+    # them: their exchanges start as mod_ssl primes them; the responder answers after 1 s) and, in the
+    # middle, a virtual host whose key does not match its certificate; a graceful restart (as
+    # `apache2 -k graceful` sends it, without a configuration test), so that mod_ssl's post-config
+    # fails in the running parent with exchanges in flight.
+    # expectation: the parent exits with mod_ssl's own error, within seconds, without a crash (under
+    # ASan: without a report), leaving no process behind
+    names = [f'budget{i}' for i in range(41)]
+    for name in names:
+        if name not in pki.leaves:
+            pki.add_leaf(name, key_type='ec')
+    httpd = httpd_factory()
+    httpd.serve(httpd.vhost('good', 'good.localhost'))
+    front.mode = 'slow'
+    front.delay = 1.0
+    front.reset()
+    key_of_another = pki.leaves['good'].key
+    bad = '\n'.join([f'<VirtualHost 127.0.0.1:{httpd.https_port}>', '    ServerName bad.localhost',
+                     '    SSLEngine on', f'    SSLCertificateFile "{pki.leaves["budget40"].chain}"',
+                     f'    SSLCertificateKeyFile "{key_of_another}"', '</VirtualHost>']) + '\n'
+    body = httpd.vhost('good', 'good.localhost')
+    body += ''.join(httpd.vhost(name, f'{name}.localhost') for name in names[:20]) + bad
+    body += ''.join(httpd.vhost(name, f'{name}.localhost') for name in names[20:40])
+    httpd.write_site(body)
+    pids = httpd._instance_pids()
+    httpd._apache('-k', 'graceful', timeout=30)
+    assert wait_until(lambda: not httpd._instance_pids(), 20), httpd._instance_pids()
+    log = httpd.error_log()
+    assert 'AH02565' in log, log[-3000:]
+    assert front.count >= 1, 'no exchange was in flight when mod_ssl gave up'
+    assert 'AddressSanitizer' not in log and 'runtime error' not in log, log[-3000:]
+    print(f'parent {pids}: gone; {front.count} exchanges had started')
