@@ -114,6 +114,7 @@ static void early_run(void *data, void *baton)
         }
         else {
             __atomic_store_n(&r->fails, 0, __ATOMIC_RELAXED);
+            og_workq_key_max(set->q, x->key, GUARD_FETCH_PER_RESPONDER); /* it answers */
         }
         /* the answer alone is kept, not the exchange's pool (thousands wait
          * for the prefetch) */
@@ -184,15 +185,17 @@ static guard_early_set_t *set_make(guard_t *g)
         }
     }
     set->keys = apr_hash_make(set->pool);
-    for (i = 0; i < GUARD_EARLY_KEYS; i++) {
-        set->resp[i].nidle = 0;
-    }
     if (apr_thread_mutex_create(&set->lock, APR_THREAD_MUTEX_DEFAULT, set->pool) != APR_SUCCESS
         || apr_thread_cond_create(&set->done, set->pool) != APR_SUCCESS
         || og_workq_create(&set->q, GUARD_FETCH_THREADS, GUARD_EARLY_KEYS,
                            GUARD_FETCH_PER_RESPONDER, early_run, NULL, NULL) != APR_SUCCESS) {
         set->q = NULL;
         return set;
+    }
+    /* one exchange per responder until it has answered once (a responder
+     * down at the start gets a few requests, not its 128 at once) */
+    for (i = 0; i < GUARD_EARLY_KEYS; i++) {
+        og_workq_key_max(set->q, i, 1);
     }
     set->off = 0;
     return set;

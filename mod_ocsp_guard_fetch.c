@@ -38,6 +38,8 @@
 
 typedef struct guard_job_t {
     guard_entry_t *leader;
+    og_workq_t *q;                  /* the queue it runs on: its responder's
+                                     * limit is raised when it answers */
     guard_entry_t **followers;      /* same request, verified for each */
     int nfollowers;
     const char *proxy;
@@ -219,6 +221,8 @@ answered:
     }
     else {
         __atomic_store_n(&e->resp->fails, 0, __ATOMIC_RELAXED);
+        /* it answers: all of its share in flight from now on */
+        og_workq_key_max(j->q, e->resp->key, GUARD_FETCH_PER_RESPONDER);
     }
     memset(&j->result, 0, sizeof(j->result));
     if (j->fetch.err == OG_FETCH_OK) {
@@ -515,6 +519,7 @@ static void push_jobs(guard_t *g, og_workq_t *q, apr_array_header_t *due, apr_ti
         }
     }
     for (i = 0; i < n; i++) {
+        jobs[i]->q = q;
         if (og_workq_push(q, jobs[i], jobs[i]->leader->resp->key,
                           urgency(jobs[i]->leader, now) < 2, start_by) != APR_SUCCESS) {
             jobs[i]->leader->inflight = 0;
@@ -793,6 +798,11 @@ apr_array_header_t *guard_fetch_prefetch(guard_t *g, apr_time_t deadline, int *p
     if (og_workq_create(&q, GUARD_FETCH_THREADS, g->responders->nelts,
                         GUARD_FETCH_PER_RESPONDER, job_run, NULL, ptemp) != APR_SUCCESS) {
         return due; /* nothing could be asked: the refresher's */
+    }
+    /* one exchange per responder until it has answered once: a responder
+     * that is down at the start gets a few requests, not its 128 at once */
+    for (i = 0; i < g->responders->nelts; i++) {
+        og_workq_key_max(q, i, 1);
     }
     g->fleet = guard_fleet_open(g, g->s); /* the parent's own, closed before the fork */
     push_jobs(g, q, by_urgency(due, now, ptemp), deadline, deadline - GUARD_FETCH_MIN_LEFT,

@@ -42,6 +42,7 @@ struct og_workq_t {
     int nkeys, per_key_max;
     og_wfifo_t *fifo;               /* 2 per key: [2k] urgent, [2k+1] normal */
     int *running_key;
+    int *key_max;                   /* og_workq_key_max: 1..per_key_max */
     int queued, running, stop;
     apr_uint64_t seq;
     og_wnode_t *done, *free_nodes;
@@ -93,7 +94,7 @@ static og_wnode_t *pick(og_workq_t *q, apr_time_t now)
                 file_done(q, n, 0);
             }
         }
-        if (q->running_key[k] >= q->per_key_max) {
+        if (q->running_key[k] >= q->key_max[k]) {
             continue;
         }
         /* this key's candidate: its urgent head, else its normal one */
@@ -256,6 +257,10 @@ apr_status_t og_workq_create(og_workq_t **pq, int threads, int nkeys, int per_ke
     q->per_key_max = per_key_max;
     q->fifo = apr_pcalloc(qp, sizeof(og_wfifo_t) * 2 * (apr_size_t)nkeys);
     q->running_key = apr_pcalloc(qp, sizeof(int) * (apr_size_t)nkeys);
+    q->key_max = apr_palloc(qp, sizeof(int) * (apr_size_t)nkeys);
+    for (int k = 0; k < nkeys; k++) {
+        q->key_max[k] = per_key_max;
+    }
     if ((rv = apr_thread_mutex_create(&q->lock, APR_THREAD_MUTEX_DEFAULT, qp)) != APR_SUCCESS
         || (rv = apr_thread_cond_create(&q->work, qp)) != APR_SUCCESS
         || (rv = apr_thread_cond_create(&q->done_cv, qp)) != APR_SUCCESS) {
@@ -308,6 +313,20 @@ apr_status_t og_workq_push(og_workq_t *q, void *job, int key, int urgent, apr_ti
     apr_thread_cond_signal(q->work);
     apr_thread_mutex_unlock(q->lock);
     return APR_SUCCESS;
+}
+
+void og_workq_key_max(og_workq_t *q, int key, int max)
+{
+    if (!q || key < 0 || key >= q->nkeys) {
+        return;
+    }
+    max = max < 1 ? 1 : max > q->per_key_max ? q->per_key_max : max;
+    apr_thread_mutex_lock(q->lock);
+    if (q->key_max[key] != max) {
+        q->key_max[key] = max;
+        apr_thread_cond_broadcast(q->work); /* more may start now */
+    }
+    apr_thread_mutex_unlock(q->lock);
 }
 
 int og_workq_wait(og_workq_t *q, apr_time_t until, int all)

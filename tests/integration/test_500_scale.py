@@ -261,3 +261,25 @@ def test_a_restart_failing_in_mod_ssl_with_exchanges_in_flight_exits_cleanly(htt
     assert front.count >= 1, 'no exchange was in flight when mod_ssl gave up'
     assert 'AddressSanitizer' not in log and 'runtime error' not in log, log[-3000:]
     print(f'parent {pids}: gone; {front.count} exchanges had started')
+
+
+@pytest.mark.parametrize('mode', ['http500', 'hang'])
+def test_a_responder_down_at_the_start_gets_a_few_requests_not_one_per_certificate(httpd_factory, pki,
+                                                                                   front, mode):
+    # setup: 100 certificates of one responder that fails from the start (HTTP 500 at once, or no
+    # answer at all), prefetch timeout 3 s, responder timeout 2 s.
+    # expectation: a handful of requests during the start (one exchange at a time until the responder
+    # has answered once, and its certificates held back after 3 failures), not 100 (the build before
+    # this sent all 100 at once); the start is still bounded by the prefetch timeout
+    names = [f'budget{i}' for i in range(100)]
+    for name in names:
+        if name not in pki.leaves:
+            pki.add_leaf(name, key_type='ec')
+    front.mode = mode
+    front.reset()
+    httpd = httpd_factory()
+    httpd.serve(''.join(httpd.vhost(name, f'{name}.localhost') for name in names),
+                'OCSPGuardPrefetchTimeout 3\nOCSPGuardResponderTimeout 2\n')
+    assert httpd.start_time_s < 3 + 4, httpd.start_time_s
+    print(f'{mode}: {front.count} requests during the start')
+    assert 1 <= front.count <= 5, front.count

@@ -227,6 +227,46 @@ static void test_per_key_cap_holds_while_other_keys_run(void **state)
     og_workq_destroy(q);
 }
 
+/* A key held to one job at a time (a responder not known to answer yet)
+ * runs its jobs one by one; raised from inside one of its jobs (the first
+ * answer came), the rest run side by side. */
+static og_workq_t *raise_q;
+static int max_before_raise;
+
+static void run_job_then_raise(void *data, void *baton)
+{
+    run_job(data, baton);
+    if (((job_t *)data)->index == 2) {
+        pthread_mutex_lock(&stat_lock);
+        max_before_raise = max_per_key[0];
+        pthread_mutex_unlock(&stat_lock);
+        og_workq_key_max(raise_q, 0, 4);
+    }
+}
+
+static void test_key_max_holds_a_key_to_one_until_raised(void **state)
+{
+    og_workq_t *q;
+    int i;
+
+    (void)state;
+    reset_jobs();
+    assert_int_equal(og_workq_create(&q, 8, 1, 4, run_job_then_raise, NULL, pool), APR_SUCCESS);
+    raise_q = q;
+    og_workq_key_max(q, 0, 1);
+    for (i = 0; i < 20; i++) {
+        jobs[i].sleep = apr_time_from_msec(20);
+        assert_int_equal(og_workq_push(q, &jobs[i], 0, 0, 0), APR_SUCCESS);
+    }
+    og_workq_wait(q, apr_time_now() + apr_time_from_sec(60), 1);
+    assert_int_equal(take_all(q, NULL), 20);
+    /* jobs 0, 1, 2 ran alone, one after the other; then up to 4 at once */
+    assert_int_equal(max_before_raise, 1);
+    printf("# most at once: %d\n", max_per_key[0]);
+    assert_true(max_per_key[0] > 1 && max_per_key[0] <= 4);
+    og_workq_destroy(q);
+}
+
 static void test_urgent_jobs_start_first(void **state)
 {
     og_workq_t *q;
@@ -383,6 +423,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_job_runs_exactly_once_with_any_thread_count),
         cmocka_unit_test(test_per_key_cap_holds_while_other_keys_run),
+        cmocka_unit_test(test_key_max_holds_a_key_to_one_until_raised),
         cmocka_unit_test(test_urgent_jobs_start_first),
         cmocka_unit_test(test_jobs_not_started_by_their_time_come_back_unrun),
         cmocka_unit_test(test_fast_jobs_come_back_while_a_slow_one_runs),
