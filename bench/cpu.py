@@ -172,6 +172,10 @@ def main():
     parser.add_argument('--seconds', type=float, default=3.0,
                         help='length of each measurement (one configuration, one key type), 1-60 s (default 3)')
     parser.add_argument('--module', default=MODULE_SO, help=f'mod_ocsp_guard.so to copy and load (default {MODULE_SO})')
+    parser.add_argument('--response', choices=('delegated', 'issuer-bare'), default='delegated',
+                        help="the responder's answers: 'delegated' (default: signed by a delegated responder "
+                             "whose certificate is embedded, about 1.5 KB) or 'issuer-bare' (signed by the "
+                             "intermediate itself, no certificate embedded, about 0.4 KB, as many CAs answer)")
     args = parser.parse_args()
     if not 1 <= args.rounds <= 100 or not 1.0 <= args.seconds <= 60.0:
         parser.error('--rounds must be 1-100 and --seconds 1-60')
@@ -193,7 +197,8 @@ def main():
         pki = PKI(os.path.join(base, 'pki'), f'http://{LOOPBACK}:{port}')
         for key, _, leaf, name in KEYS:
             pki.add_leaf(leaf, key_type=key, dns=[name])
-        front = OcspFront(pki, port)
+        front = OcspFront(pki, port, signer='issuer' if args.response == 'issuer-bare' else 'delegated')
+        front.no_certs = args.response == 'issuer-bare'
         front.start()
 
         servers = {}

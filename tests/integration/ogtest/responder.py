@@ -240,6 +240,8 @@ class OcspFront:
         self.keepalive = False  # answer as HTTP/1.1 and keep connections open
         self.connections = 0  # TCP connections accepted
         self.embed_chain = False  # FORGED modes: embed the intermediate and the root beside the signer
+        self.no_certs = False  # `openssl ocsp -resp_no_certs`: no certificate in the answer (as a CA signing
+        # with the issuer itself answers: about 1 KB less in every stapled handshake)
         self.last_forged_len = 0  # bytes of the last FORGED answer
         self.inflight = 0  # requests being answered now
         self.max_inflight = 0  # the most at once since the last reset()
@@ -352,7 +354,7 @@ class OcspFront:
             proc = subprocess.run(
                 ['openssl', 'ocsp', '-index', self.pki.index, '-CA', self.pki.inter_pem,
                  '-rsigner', signer_cert, '-rkey', signer_key, '-reqin', req_path, '-respout', resp_path,
-                 '-nmin', str(self.validity_minutes)],
+                 '-nmin', str(self.validity_minutes)] + (['-resp_no_certs'] if self.no_certs else []),
                 capture_output=True, text=True, timeout=30)
             if proc.returncode != 0 or not os.path.exists(resp_path):
                 self.log(f'openssl ocsp failed rc={proc.returncode}: {proc.stdout}{proc.stderr}')
