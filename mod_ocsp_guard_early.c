@@ -158,7 +158,6 @@ static guard_early_set_t *set_make(guard_t *g)
     server_rec *main_s = ap_server_conf;
     const guard_sconf_t *sc;
     const char *dir;
-    int i;
 
     if (!set) {
         return NULL;
@@ -194,9 +193,7 @@ static guard_early_set_t *set_make(guard_t *g)
     }
     /* one exchange per responder until it has answered once (a responder
      * down at the start gets a few requests, not its 128 at once) */
-    for (i = 0; i < GUARD_EARLY_KEYS; i++) {
-        og_workq_key_max(set->q, i, 1);
-    }
+    og_workq_key_max(set->q, -1, 1);
     set->off = 0;
     return set;
 }
@@ -260,15 +257,12 @@ int guard_early_take(guard_entry_t *e, og_fetch_res_t *res, apr_pool_t *p, apr_t
         return 0;
     }
     set = x->set;
-    if (strcmp(x->url, e->url) != 0) {
-        /* another virtual host of the certificate overrides the responder */
-        __atomic_compare_exchange_n(&x->state, &expect, EARLY_CANCELLED, 0, __ATOMIC_ACQ_REL,
-                                    __ATOMIC_ACQUIRE);
-        return 0;
-    }
+    /* never started: ask yourself; nor when another virtual host of the
+     * certificate overrides the responder it asks */
     if (__atomic_compare_exchange_n(&x->state, &expect, EARLY_CANCELLED, 0, __ATOMIC_ACQ_REL,
-                                    __ATOMIC_ACQUIRE)) {
-        return 0; /* never started: ask yourself */
+                                    __ATOMIC_ACQUIRE)
+        || strcmp(x->url, e->url) != 0) {
+        return 0;
     }
     /* it ends by its own deadline, which is never later than the job's
      * (`until`): started sooner, with the same timeout and budget; the

@@ -801,9 +801,7 @@ apr_array_header_t *guard_fetch_prefetch(guard_t *g, apr_time_t deadline, int *p
     }
     /* one exchange per responder until it has answered once: a responder
      * that is down at the start gets a few requests, not its 128 at once */
-    for (i = 0; i < g->responders->nelts; i++) {
-        og_workq_key_max(q, i, 1);
-    }
+    og_workq_key_max(q, -1, 1);
     g->fleet = guard_fleet_open(g, g->s); /* the parent's own, closed before the fork */
     push_jobs(g, q, by_urgency(due, now, ptemp), deadline, deadline - GUARD_FETCH_MIN_LEFT,
               ptemp);

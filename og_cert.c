@@ -22,9 +22,7 @@
 
 #include "og_cert.h"
 
-/* id-pe-tlsfeature (RFC 7633) */
-#define OG_OID_TLSFEATURE "1.3.6.1.5.5.7.1.24"
-/* TLS feature number of status_request */
+/* TLS feature number of status_request (RFC 7633) */
 #define OG_TLSFEATURE_STATUS_REQUEST 5
 
 static apr_status_t x509_cleanup(void *data);
@@ -174,17 +172,11 @@ static const char *first_ocsp_url(apr_pool_t *p, const STACK_OF(X509_EXTENSION) 
 /* The TLS Feature extension is a SEQUENCE OF INTEGER; look for 5. */
 static int has_must_staple(const STACK_OF(X509_EXTENSION) *exts)
 {
-    ASN1_OBJECT *obj = OBJ_txt2obj(OG_OID_TLSFEATURE, 1);
-    int idx, i, found = 0;
+    int idx = X509v3_get_ext_by_NID(exts, NID_tlsfeature, -1), i, found = 0;
     ASN1_OCTET_STRING *val;
     const unsigned char *der;
     ASN1_SEQUENCE_ANY *features = NULL;
 
-    if (!obj) {
-        return 0;
-    }
-    idx = X509v3_get_ext_by_OBJ(exts, obj, -1);
-    ASN1_OBJECT_free(obj);
     if (idx < 0) {
         return 0;
     }

@@ -317,13 +317,18 @@ apr_status_t og_workq_push(og_workq_t *q, void *job, int key, int urgent, apr_ti
 
 void og_workq_key_max(og_workq_t *q, int key, int max)
 {
-    if (!q || key < 0 || key >= q->nkeys) {
+    int k, changed = 0;
+
+    if (!q || key < -1 || key >= q->nkeys) {
         return;
     }
     max = max < 1 ? 1 : max > q->per_key_max ? q->per_key_max : max;
     apr_thread_mutex_lock(q->lock);
-    if (q->key_max[key] != max) {
-        q->key_max[key] = max;
+    for (k = key < 0 ? 0 : key; k < (key < 0 ? q->nkeys : key + 1); k++) {
+        changed |= q->key_max[k] != max;
+        q->key_max[k] = max;
+    }
+    if (changed) {
         apr_thread_cond_broadcast(q->work); /* more may start now */
     }
     apr_thread_mutex_unlock(q->lock);

@@ -34,9 +34,9 @@ apr_status_t og_workq_create(og_workq_t **pq, int threads, int nkeys, int per_ke
  * (taken back with ran 0) once start_by has passed. */
 apr_status_t og_workq_push(og_workq_t *q, void *job, int key, int urgent, apr_time_t start_by);
 
-/* From now on at most `max` jobs of `key` run at once (1..per_key_max; a
- * new queue allows per_key_max for every key). Safe from any thread, jobs
- * included. */
+/* From now on at most `max` jobs of `key` (-1: of every key) run at once
+ * (1..per_key_max; a new queue allows per_key_max for every key). Safe from
+ * any thread, jobs included. */
 void og_workq_key_max(og_workq_t *q, int key, int max);
 
 /* Wait until at least one job can be taken back (all 0) or until no job is

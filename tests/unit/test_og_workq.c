@@ -253,7 +253,7 @@ static void test_key_max_holds_a_key_to_one_until_raised(void **state)
     reset_jobs();
     assert_int_equal(og_workq_create(&q, 8, 1, 4, run_job_then_raise, NULL, pool), APR_SUCCESS);
     raise_q = q;
-    og_workq_key_max(q, 0, 1);
+    og_workq_key_max(q, -1, 1); /* every key (the one) */
     for (i = 0; i < 20; i++) {
         jobs[i].sleep = apr_time_from_msec(20);
         assert_int_equal(og_workq_push(q, &jobs[i], 0, 0, 0), APR_SUCCESS);
