@@ -11,6 +11,7 @@ import time
 import pytest
 
 from ogtest.clients import curl_cert_status, gnutls_ocsp, s_client
+from ogtest.pki import ec_leaves
 from ogtest.util import wait_until
 
 
@@ -295,15 +296,6 @@ def test_response_without_next_update_is_stapled_for_twelve_hours(httpd_factory,
     r = s_client(httpd.https_port, 'good.localhost', pki.root_pem)
     assert r.stapled and r.cert_status == 'good' and not r.next_update, r.raw
     assert httpd.log_lines('OG00015')
-
-
-def ec_leaves(pki, n):
-    """Names of n ECDSA leaves budget0..budget<n-1> of the session PKI, issued on first use."""
-    names = [f'budget{i}' for i in range(n)]
-    for name in names:
-        if name not in pki.leaves:
-            pki.add_leaf(name, key_type='ec')
-    return names
 
 
 def test_sub_second_budgets_hold_for_every_certificate(httpd_factory, pki, front):

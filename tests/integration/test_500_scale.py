@@ -11,6 +11,7 @@ import time
 import pytest
 
 from ogtest.clients import s_client
+from ogtest.pki import ec_leaves
 from ogtest.util import wait_until
 
 LOAD_THREADS = 3
@@ -32,10 +33,7 @@ def test_graceful_restarts_under_load_never_lose_a_staple(httpd_factory, pki, fr
     # restarted 4 times. 0.1.0 took the socache's global mutex in every get_resp: under the worker MPM
     # a few handshakes per ~15,000 got no staple when the lock failed during a restart.
     # expectation: every handshake verified and stapled, on each MPM; the module logs no failure
-    names = [f'budget{i}' for i in range(6)]
-    for name in names:
-        if name not in pki.leaves:
-            pki.add_leaf(name, key_type='ec')
+    names = ec_leaves(pki, 6)
     httpd = httpd_factory()
     httpd.mpm = mpm
     httpd.serve(''.join(httpd.vhost(name, f'{name}.localhost') for name in names))
@@ -103,10 +101,7 @@ def test_responder_back_after_an_outage_at_start_staples_within_seconds(httpd_fa
     # 5 s ... (one tick later at most): before, they doubled to 8 s and 16 s, and an outage of
     # 18 s was noticed by the probe 31 s after the start, 13 s late);
     # once it answers, every certificate is stapled within 10 s and OG00065 says it recovered
-    names = [f'budget{i}' for i in range(40)]
-    for name in names:
-        if name not in pki.leaves:
-            pki.add_leaf(name, key_type='ec')
+    names = ec_leaves(pki, 40)
     front.mode = 'http500'
     httpd = httpd_factory()
     httpd.serve(''.join(httpd.vhost(name, f'{name}.localhost') for name in names) + httpd.status_vhost())
@@ -165,10 +160,7 @@ def test_keep_alive_reuses_connections_to_a_responder(httpd_factory, pki, front)
     # the TCP connections it accepts.
     # expectation: every certificate is asked once and stapled, over fewer connections than requests
     # (each connection carried several; 0.1.0 opened one per request)
-    names = [f'budget{i}' for i in range(300)]
-    for name in names:
-        if name not in pki.leaves:
-            pki.add_leaf(name, key_type='ec')
+    names = ec_leaves(pki, 300)
     front.keepalive = True
     front.mode = 'slow'
     front.delay = 0.1
@@ -196,10 +188,7 @@ def test_prefetch_exchanges_start_while_mod_ssl_loads_the_certificates(httpd_fac
     # (the exchange starts at the certificate's prime; OG00083 counts them), every certificate is asked
     # exactly once and stapled at the first handshake; a full restart on the filled store starts no
     # exchange and asks nothing
-    names = [f'budget{i}' for i in range(200)]
-    for name in names:
-        if name not in pki.leaves:
-            pki.add_leaf(name, key_type='ec')
+    names = ec_leaves(pki, 200)
     front.keepalive = True
     front.mode = 'slow'
     front.delay = 0.05
@@ -236,10 +225,7 @@ def test_a_restart_failing_in_mod_ssl_with_exchanges_in_flight_exits_cleanly(htt
     # fails in the running parent with exchanges in flight.
     # expectation: the parent exits with mod_ssl's own error, within seconds, without a crash (under
     # ASan: without a report), leaving no process behind
-    names = [f'budget{i}' for i in range(41)]
-    for name in names:
-        if name not in pki.leaves:
-            pki.add_leaf(name, key_type='ec')
+    names = ec_leaves(pki, 41)
     httpd = httpd_factory()
     httpd.serve(httpd.vhost('good', 'good.localhost'))
     front.mode = 'slow'
@@ -271,10 +257,7 @@ def test_a_responder_down_at_the_start_gets_a_few_requests_not_one_per_certifica
     # expectation: a handful of requests during the start (one exchange at a time until the responder
     # has answered once, and its certificates held back after 3 failures), not 100 (the build before
     # this sent all 100 at once); the start is still bounded by the prefetch timeout
-    names = [f'budget{i}' for i in range(100)]
-    for name in names:
-        if name not in pki.leaves:
-            pki.add_leaf(name, key_type='ec')
+    names = ec_leaves(pki, 100)
     front.mode = mode
     front.reset()
     httpd = httpd_factory()

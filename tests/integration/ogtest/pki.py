@@ -79,6 +79,15 @@ def _new_key(key_type):
     raise ValueError(f'unknown key_type {key_type!r}')
 
 
+def ec_leaves(pki, n):
+    """Names of n ECDSA leaves budget0..budget<n-1> of the session PKI, issued on first use (tests share them)."""
+    names = [f'budget{i}' for i in range(n)]
+    for name in names:
+        if name not in pki.leaves:
+            pki.add_leaf(name, key_type='ec')
+    return names
+
+
 class PKI:
     """Builds the whole test PKI in base_dir (created if needed, mode 0755).
 
